@@ -1,0 +1,91 @@
+"""CLI: fast help, validate, errors as one line with exit code 2, ls, schema, train."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def cli(*args: str, cwd: Path | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.run([sys.executable, "-m", "verticalize.cli", *args], capture_output=True, text=True,
+                          cwd=cwd or REPO, env=env, timeout=timeout)
+
+
+def test_help_is_fast_and_does_not_import_torch() -> None:
+    code = ("import sys, time; t=time.perf_counter(); from verticalize.cli.main import cli; "
+            "from click.testing import CliRunner; r=CliRunner().invoke(cli, ['--help']); "
+            "print(time.perf_counter()-t, 'torch' in sys.modules, r.exit_code)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO).stdout.split()
+    assert out[1] == "False" and out[2] == "0"
+    assert float(out[0]) < 1.0
+
+
+def test_validate_shipped_recipes_without_torch() -> None:
+    code = ("import sys; from click.testing import CliRunner; from verticalize.cli.main import cli; "
+            "import glob; r=CliRunner().invoke(cli, ['validate', *sorted(glob.glob('recipes/*.yaml'))]); "
+            "print(r.output); print('TORCH', 'torch' in sys.modules); sys.exit(r.exit_code)")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "TORCH False" in p.stdout and ": ok" in p.stdout
+
+
+@pytest.mark.parametrize("text,needle", [
+    ("base: tiny\ndomain: finance\ntrain: {lrr: 1}\n", "did you mean 'lr'"),
+    ("base: tiny\ndomain: finanse\n", "did you mean 'finance'"),
+    ("base: Qwen3-4\ndomain: finance\n", "did you mean 'Qwen3-4B'"),
+    ("base: tiny\ndata: [{path: missing.jsonl}]\n", "file not found: missing.jsonl"),
+    ("base: tiny\ndomain: finance\ntrain: {batch_size: -1}\n", "train.batch_size"),
+    ("base: tiny\ntrain: {lr: 1\n", "YAML syntax error"),
+])
+def test_validate_reports_problems(tmp_path: Path, text: str, needle: str) -> None:
+    p = tmp_path / "r.yaml"
+    p.write_text(text)
+    r = cli("validate", str(p))
+    assert r.returncode == 2
+    assert needle in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_train_error_is_one_line_exit_2(tmp_path: Path) -> None:
+    p = tmp_path / "r.yaml"
+    p.write_text("base: tiny\ndata: [{path: nothere.jsonl}]\n")
+    r = cli("train", str(p), "--output-dir", str(tmp_path / "run"))
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr.strip().splitlines()[-1].startswith("error: ")
+    assert not (tmp_path / "run").exists() and not (tmp_path / "run.incomplete").exists()
+    assert "nothere.jsonl" in r.stderr
+
+
+def test_ls_and_schema() -> None:
+    r = cli("ls", "models")
+    assert r.returncode == 0 and "smollm2-135m" in r.stdout and "Qwen3-4B" in r.stdout
+    r = cli("ls", "domains")
+    assert r.returncode == 0 and all(d in r.stdout for d in ("finance", "medical", "legal", "general"))
+    r = cli("ls", "recipes")
+    assert r.returncode == 0 and "quickstart" in r.stdout
+    r = cli("schema")
+    assert r.returncode == 0 and "properties" in json.loads(r.stdout)
+
+
+def test_train_with_set_overrides(tmp_path: Path, chat_jsonl: Path) -> None:
+    p = tmp_path / "r.yaml"
+    p.write_text(f"base: tiny\ndata: [{{path: {chat_jsonl}}}]\ntrain: {{max_steps: 50, max_length: 128}}\n")
+    r = cli("train", str(p), "--set", "train.max_steps=2", "--set", "train.batch_size=2", "-q",
+            "--output-dir", str(tmp_path / "run"))
+    assert r.returncode == 0, r.stderr[-2000:]
+    m = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    assert m["metrics"]["global_step"] == 2
+    r = cli("export", str(tmp_path / "run"), "--out", str(tmp_path / "merged"))
+    assert r.returncode == 0, r.stderr[-2000:]
+    from transformers import AutoModelForCausalLM
+
+    AutoModelForCausalLM.from_pretrained(tmp_path / "merged")

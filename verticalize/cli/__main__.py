@@ -1,0 +1,3 @@
+from verticalize.cli.main import main
+
+main()

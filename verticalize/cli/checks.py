@@ -1,0 +1,59 @@
+"""``verticalize validate``: every problem of a recipe, found without loading a model or torch."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from verticalize.errors import RecipeError, VerticalizeError
+
+__all__ = ["check_recipe"]
+
+
+def check_recipe(name: str, overrides: list[str]) -> list[str]:
+    from verticalize.models.loaders import resolve_model
+    from verticalize.recipe import load_recipe
+    from verticalize.registry import find_recipe, list_domains, load_domain
+
+    try:
+        path = find_recipe(name)
+        recipe = load_recipe(path, overrides)
+    except RecipeError as e:
+        return list(e.problems)
+    except VerticalizeError as e:
+        return [str(e)]
+    problems: list[str] = []
+    where = str(path)
+    try:
+        resolve_model(recipe.base)
+    except VerticalizeError as e:
+        problems.append(f"{where}: base.model: {e}")
+    if recipe.domain:
+        try:
+            load_domain(recipe.domain)
+        except VerticalizeError as e:
+            problems.append(f"{where}: domain: {e}")
+    for i, src in enumerate(recipe.data):
+        if not _data_exists(src.path, path.parent):
+            problems.append(f"{where}: data[{i}].path: file not found: {src.path}")
+    if not recipe.domain and not recipe.data:
+        problems.append(f"{where}: no training data: set domain: <pack> or data: [{{path: ...}}]")
+    suites = set(list_domains())
+    for i, s in enumerate(recipe.eval.suites):
+        if s not in suites and not Path(s).is_file() and not (Path(s) / "domain.yaml").is_file():
+            from verticalize.errors import UnknownNameError
+
+            problems.append(f"{where}: eval.suites[{i}]: {UnknownNameError('suite', s, suites)}")
+    if recipe.replay is not None:
+        r = recipe.replay.source
+        if r not in suites and not _data_exists(r, path.parent) and not (Path(r) / "domain.yaml").is_file():
+            problems.append(f"{where}: replay.source: {r!r} is neither a domain pack ({', '.join(sorted(suites))}) "
+                            "nor an existing data file")
+    return problems
+
+
+def _data_exists(ref: str, base: Path) -> bool:
+    p = Path(ref).expanduser()
+    if p.exists() or (base / p).exists():
+        return True
+    # hub ids (org/name) and modelscope ids are checked when loaded
+    return ref.startswith("modelscope:") or (not p.suffix and ref.count("/") == 1)

@@ -1,0 +1,184 @@
+"""The ``verticalize`` command. Importing this module must stay light: no torch until a command runs.
+
+Every VerticalizeError becomes one line on stderr and exit code 2 -- never a traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from verticalize.errors import VerticalizeError
+
+__all__ = ["main", "cli"]
+
+
+def _friendly(fn: Any) -> Any:
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except VerticalizeError as e:
+            click.echo(f"error: {e}", err=True)
+            sys.exit(2)
+        except KeyboardInterrupt:
+            click.echo("interrupted: the unfinished run dir keeps the suffix .incomplete", err=True)
+            sys.exit(130)
+
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="verticalize")
+def cli() -> None:
+    """verticalize: turn a general base LLM into a vertical (finance / medical / legal) model.
+
+    Start with `verticalize quickstart` (offline, a few minutes on a CPU).
+    """
+
+
+def _set_option(fn: Any) -> Any:
+    return click.option("--set", "overrides", multiple=True, metavar="KEY.PATH=VALUE",
+                        help="Override a recipe key, e.g. --set train.lr=1e-4 (repeatable).")(fn)
+
+
+@cli.command()
+@click.argument("recipes", nargs=-1, required=True)
+@_set_option
+def validate(recipes: tuple[str, ...], overrides: tuple[str, ...]) -> None:
+    """Check recipes without loading a model: keys, types, names, data files. Reports every problem."""
+    from verticalize.cli.checks import check_recipe
+
+    failed = 0
+    for name in recipes:
+        problems = check_recipe(name, list(overrides))
+        if problems:
+            failed += 1
+            click.echo(f"{name}: {len(problems)} problem(s)", err=True)
+            for p in problems:
+                click.echo(f"  - {p}", err=True)
+        else:
+            click.echo(f"{name}: ok")
+    if failed:
+        sys.exit(2)
+
+
+@cli.command()
+@click.argument("recipe")
+@_set_option
+@click.option("--output-dir", "-o", type=click.Path(file_okay=False), help="Run dir (default: recipe's output_dir).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress output.")
+@_friendly
+def train(recipe: str, overrides: tuple[str, ...], output_dir: str | None, quiet: bool) -> None:
+    """Train a recipe (a YAML path or a shipped recipe name); writes a run dir."""
+    from verticalize.recipe import load_recipe
+    from verticalize.registry import find_recipe
+    from verticalize.run import execute
+
+    r = load_recipe(find_recipe(recipe), list(overrides))
+    run = execute(r, output_dir, quiet=quiet)
+    _print_result(run)
+
+
+@cli.command()
+@click.option("--base", default="smollm2-135m", show_default=True, help="Base model (offline bases work anywhere).")
+@click.option("--steps", type=int, default=None, help="Optimizer steps (default: the quickstart recipe's).")
+@click.option("--output-dir", "-o", type=click.Path(file_okay=False), default=None)
+@_friendly
+def quickstart(base: str, steps: int | None, output_dir: str | None) -> None:
+    """Offline finance LoRA SFT on an embedded base, scored before and after on held-out questions."""
+    from verticalize.recipe import load_recipe
+    from verticalize.registry import find_recipe
+    from verticalize.run import default_output_dir, execute
+
+    overrides = [f"base.model={base}"] + ([f"train.max_steps={steps}"] if steps else [])
+    r = load_recipe(find_recipe("quickstart"), overrides)
+    out = output_dir or str(default_output_dir(r))
+    click.echo(f"verticalize quickstart: {base} -> finance (LoRA SFT, {r.train.max_steps} steps), run dir {out}")
+    run = execute(r, out)
+    _print_result(run)
+
+
+def _print_result(run: Any) -> None:
+    rep = run.report
+    m = run.metrics
+    click.echo("")
+    click.echo(f"trained {m.get('global_step')} steps, final loss {m.get('train_loss', float('nan')):.4f}, "
+               f"{run.manifest['timings']['total']:.0f} s")
+    if rep is not None:
+        for suite, row in rep.scores.items():
+            if "before" in row and "after" in row:
+                click.echo(f"{suite}: score before {row['before']:.3f} -> after {row['after']:.3f} "
+                           f"({row['delta']:+.3f})")
+            else:
+                click.echo(f"{suite}: " + ", ".join(f"{k} {v:.3f}" for k, v in row.items()))
+        click.echo(f"report: {run.output_dir / 'eval' / 'report.md'}")
+    click.echo(f"run dir: {run.output_dir}")
+
+
+@cli.command(name="eval")
+@click.argument("target")
+@_set_option
+@click.option("--suite", "suites", multiple=True, help="Suite name or suite YAML (default: the recipe's).")
+@click.option("--before/--no-before", default=None, help="Also score the base model.")
+@_friendly
+def eval_cmd(target: str, overrides: tuple[str, ...], suites: tuple[str, ...], before: bool | None) -> None:
+    """Evaluate a run dir (after, and before when the recipe asks) or a recipe's base model."""
+    p = Path(target)
+    if (p / "manifest.json").is_file() or p.is_dir():
+        from verticalize.run import Run
+
+        rep = Run(p).evaluate(list(suites) or None, before=before)
+        click.echo(rep.to_markdown())
+        click.echo(f"report: {p / 'eval' / 'report.md'}")
+        return
+    from verticalize.adapter import Adapter
+    from verticalize.registry import find_recipe
+
+    adapter = Adapter.from_yaml(find_recipe(target), list(overrides))
+    click.echo(adapter.evaluate(*suites).to_markdown())
+
+
+@cli.command()
+@click.argument("what", type=click.Choice(["models", "domains", "suites", "recipes"]))
+@_friendly
+def ls(what: str) -> None:
+    """List model aliases, domain packs, eval suites or shipped recipes."""
+    from verticalize.cli import listing
+
+    click.echo(getattr(listing, what)())
+
+
+@cli.command()
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("--out", "-o", type=click.Path(file_okay=False), required=False, help="Default: RUN_DIR/export.")
+@click.option("--merge/--no-merge", default=True, show_default=True, help="Merge LoRA weights into the base.")
+@_friendly
+def export(run_dir: str, out: str | None, merge: bool) -> None:
+    """Write a model dir that plain transformers loads."""
+    from verticalize.run import Run
+
+    dest = Run(run_dir).export(out or str(Path(run_dir) / "export"), merge=merge)
+    click.echo(f"exported to {dest}")
+
+
+@cli.command()
+@click.option("--indent", type=int, default=2)
+def schema(indent: int) -> None:
+    """Print the recipe's JSON Schema (for editors and CI)."""
+    from verticalize.recipe import recipe_json_schema
+
+    click.echo(json.dumps(recipe_json_schema(), indent=indent))
+
+
+def main(argv: list[str] | None = None) -> None:
+    cli.main(args=argv, prog_name="verticalize")
+
+
+if __name__ == "__main__":
+    main()

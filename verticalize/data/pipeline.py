@@ -1,0 +1,142 @@
+"""load -> convert -> system prompt -> clean -> decontaminate -> PoT -> replay mix.
+
+Returns plain example dicts plus a report for the run manifest (sources with fingerprints,
+counts in and out of every step).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from verticalize.data.clean import clean_examples, drop_overlap
+from verticalize.data.formats import convert
+from verticalize.data.mix import replay_mix
+from verticalize.data.sources import read_examples
+from verticalize.errors import DataError
+from verticalize.recipe import DataSource, Recipe
+
+__all__ = ["DataBuild", "build_training_data", "load_source", "load_pack_split", "fingerprint"]
+
+
+@dataclass
+class DataBuild:
+    train: list[dict[str, Any]]
+    report: dict[str, Any] = field(default_factory=dict)
+
+
+def fingerprint(path: str | Path) -> str | None:
+    p = Path(path)
+    if not p.is_file():
+        return None
+    h = hashlib.sha256()
+    with p.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def load_source(src: DataSource, base_dir: Path | None = None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    rows, rep = read_examples(src.path, split=src.split, limit=src.limit, on_error=src.on_error, base_dir=base_dir)
+    examples, fmt = convert(rows, src.format, rep.source, columns=src.columns, on_error=src.on_error, report=rep)
+    if not examples:
+        raise DataError(f"{rep.source}: no usable examples ({rep.skipped} skipped: {'; '.join(rep.problems[:3])})")
+    info = {"source": rep.source, "format": fmt, "read": rep.read, "skipped": rep.skipped,
+            "converted": len(examples), "sha256": fingerprint(rep.source)}
+    if rep.problems:
+        info["skipped_examples"] = rep.problems
+    return examples, info
+
+
+def load_pack_split(pack: Any, split: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    out: list[dict[str, Any]] = []
+    infos = []
+    for entry in pack.train if split == "train" else pack.eval:
+        src = DataSource(**entry)
+        examples, info = load_source(src, base_dir=pack.dir)
+        out.extend(examples)
+        infos.append(info)
+    return out, infos
+
+
+def _with_system(examples: list[dict[str, Any]], pack: Any) -> list[dict[str, Any]]:
+    if pack is None or not pack.system_prompt:
+        return examples
+    out = []
+    for ex in examples:
+        msgs = ex.get("messages")
+        if msgs and msgs[0]["role"] != "system":
+            system = pack.system_for(ex.get("lang"))
+            ex = {**ex, "messages": [{"role": "system", "content": system}, *msgs]}
+        out.append(ex)
+    return out
+
+
+def select(examples: list[dict[str, Any]], languages: list[str] | None, tasks: list[str] | None
+           ) -> list[dict[str, Any]]:
+    """Keep the examples in the given languages and tasks (None keeps all)."""
+    if languages:
+        examples = [ex for ex in examples if ex.get("lang") in languages]
+    if tasks:
+        examples = [ex for ex in examples if ex.get("task") in tasks]
+    return examples
+
+
+def build_training_data(recipe: Recipe, length: Any = None) -> DataBuild:
+    """The training examples of a recipe (domain pack + extra data, cleaned, decontaminated, mixed)."""
+    from verticalize.registry import load_domain
+
+    pack = load_domain(recipe.domain) if recipe.domain else None
+    sources: list[dict[str, Any]] = []
+    examples: list[dict[str, Any]] = []
+    if pack is not None:
+        ex, infos = load_pack_split(pack, "train")
+        examples += ex
+        sources += infos
+    for src in recipe.data:
+        ex, info = load_source(src)
+        examples += ex
+        sources.append(info)
+    if not examples:
+        raise DataError("the recipe has no training data: set domain: <pack> or add data: [{path: ...}]")
+    examples = _with_system(examples, pack)
+    steps: list[dict[str, Any]] = []
+    c = recipe.clean
+    if c.languages or c.tasks:
+        n = len(examples)
+        examples = select(examples, c.languages, c.tasks)
+        steps.append({"step": "select", "in": n, "out": len(examples), "languages": c.languages, "tasks": c.tasks})
+    examples, clean_steps = clean_examples(examples, recipe.clean)
+    steps += clean_steps
+    if pack is not None and pack.eval:
+        held, _ = load_pack_split(pack, "eval")
+        examples, overlap = drop_overlap(examples, held)
+        steps.append(overlap)
+    if recipe.pot.enabled:
+        from verticalize.pot.format import as_pot_example
+
+        n_prog = sum(1 for ex in examples if ex.get("program"))
+        examples = [as_pot_example(ex) for ex in examples]
+        steps.append({"step": "pot_format", "in": len(examples), "out": len(examples), "programs": n_prog})
+    if not examples:
+        raise DataError("cleaning removed every training example; loosen clean: (min_length/max_length/dedup)")
+    if recipe.replay is not None and recipe.replay.ratio > 0:
+        from verticalize.registry import list_domains
+
+        rsrc = recipe.replay.source
+        if rsrc in list_domains() or (Path(rsrc) / "domain.yaml").is_file():
+            gpack = load_domain(rsrc)
+            general, ginfos = load_pack_split(gpack, "train")
+            general = _with_system(general, gpack)
+        else:
+            general, ginfo = load_source(DataSource(path=rsrc))
+            ginfos = [ginfo]
+        sources += [{**i, "role": "replay"} for i in ginfos]
+        examples, mix = replay_mix(examples, general, recipe.replay.ratio, by=recipe.replay.by,
+                                   seed=recipe.train.seed, length=length)
+        steps.append(mix)
+    return DataBuild(train=examples, report={"sources": sources, "steps": steps, "train_examples": len(examples)})
+
+

@@ -1,0 +1,7 @@
+"""Base models: aliases, resolution and loading (hub, ModelScope, local, offline)."""
+
+from verticalize.models.aliases import ALIASES, ModelInfo, find_alias
+from verticalize.models.loaders import ResolvedModel, load_model, load_tokenizer, lora_targets, resolve_model
+
+__all__ = ["ALIASES", "ModelInfo", "find_alias", "ResolvedModel", "resolve_model", "load_model",
+           "load_tokenizer", "lora_targets"]

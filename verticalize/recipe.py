@@ -1,0 +1,423 @@
+"""The recipe: frozen pydantic models, YAML IO and the JSON Schema.
+
+A recipe is only data. It is the single source for the YAML keys, the Adapter's keyword
+arguments and the CLI's ``--set`` paths. ``extra="forbid"`` everywhere: a misspelt key is an
+error that names the key path, the file and line, and the closest valid name.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from verticalize.errors import RecipeError, closest
+
+__all__ = [
+    "Recipe",
+    "BaseSpec",
+    "DataSource",
+    "CleanSpec",
+    "ReplaySpec",
+    "LoraSpec",
+    "QLoraSpec",
+    "FullSpec",
+    "SFTSpec",
+    "PotSpec",
+    "GenerationSpec",
+    "EvalSpec",
+    "DATA_FORMATS",
+    "load_recipe",
+    "parse_recipe",
+    "apply_overrides",
+    "recipe_json_schema",
+]
+
+DATA_FORMATS = ("auto", "alpaca", "sharegpt", "messages", "text", "prompt_completion", "preference")
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+class BaseSpec(_Spec):
+    """Which base model to adapt and where it comes from."""
+
+    model: str = Field("tiny", description="Alias (see `verticalize ls models`), HF id, 'modelscope:<id>' or a local dir.")
+    source: Literal["auto", "hf", "modelscope", "local", "offline"] = Field(
+        "auto", description="Where to load from; auto: offline alias, local dir, 'modelscope:' prefix, else the HF hub."
+    )
+    revision: str | None = Field(None, description="Hub revision (branch, tag or commit).")
+    trust_remote_code: bool | None = Field(None, description="None: take the alias registry's value (False if unknown).")
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
+        "auto", description="Weights dtype; auto: bf16 on a bf16-capable GPU, else float32."
+    )
+
+
+class DataSource(_Spec):
+    """One dataset: a file, a local HF dataset dir, an HF hub id or 'modelscope:<id>'."""
+
+    path: str = Field(..., description="jsonl/json/csv/parquet file, dataset dir, hub id or 'modelscope:<id>'.")
+    format: Literal["auto", "alpaca", "sharegpt", "messages", "text", "prompt_completion", "preference"] = Field(
+        "auto", description="Example format; auto detects it from the columns."
+    )
+    split: str = Field("train", description="Split to read for hub ids and dataset dirs.")
+    columns: dict[str, str] | None = Field(None, description="Rename columns before format conversion: {theirs: ours}.")
+    weight: float = Field(1.0, gt=0, description="Relative weight when several domain datasets are mixed.")
+    limit: int | None = Field(None, ge=1, description="Read at most this many examples.")
+    on_error: Literal["raise", "skip"] = Field("raise", description="Bad rows: raise a DataError, or skip and count them.")
+
+
+class CleanSpec(_Spec):
+    """Data engineering applied to domain data before mixing."""
+
+    dedup: Literal["none", "exact", "near"] = Field("exact", description="Duplicate removal.")
+    pii: Literal["keep", "redact"] = Field("keep", description="redact: replace phones, emails, IDs, bank cards.")
+    min_length: int = Field(1, ge=0, description="Drop examples shorter than this many characters.")
+    max_length: int | None = Field(None, ge=1, description="Drop examples longer than this many characters.")
+    languages: list[str] | None = Field(None, description="Keep only examples in these languages, e.g. [en].")
+    tasks: list[str] | None = Field(None, description="Keep only examples of these tasks (see the pack's tasks).")
+
+
+class ReplaySpec(_Spec):
+    """Mix general data into the domain data against catastrophic forgetting."""
+
+    source: str = Field("general", description="Domain pack or data path supplying the general data.")
+    ratio: float = Field(0.2, ge=0.0, lt=1.0, description="Share of general data in the final mix.")
+    by: Literal["examples", "tokens"] = Field("examples", description="What the ratio counts.")
+
+
+class LoraSpec(_Spec):
+    kind: Literal["lora"] = "lora"
+    r: int = Field(16, ge=1, description="LoRA rank.")
+    alpha: int = Field(32, ge=1, description="LoRA alpha (scaling = alpha / r).")
+    dropout: float = Field(0.05, ge=0.0, lt=1.0)
+    target_modules: Literal["auto", "all-linear"] | list[str] = Field(
+        "auto", description="auto: the model family's attention+MLP projections."
+    )
+    modules_to_save: list[str] | None = Field(None, description="Extra modules trained in full, e.g. [lm_head].")
+
+
+class QLoraSpec(_Spec):
+    kind: Literal["qlora"] = "qlora"
+    r: int = Field(16, ge=1)
+    alpha: int = Field(32, ge=1)
+    dropout: float = Field(0.05, ge=0.0, lt=1.0)
+    target_modules: Literal["auto", "all-linear"] | list[str] = "auto"
+    modules_to_save: list[str] | None = None
+    bits: Literal[4, 8] = Field(4, description="bitsandbytes quantization of the frozen base.")
+    quant_type: Literal["nf4", "fp4"] = "nf4"
+    double_quant: bool = True
+
+
+class FullSpec(_Spec):
+    kind: Literal["full"] = "full"
+
+
+Method = Annotated[Union[LoraSpec, QLoraSpec, FullSpec], Field(discriminator="kind")]
+
+
+class SFTSpec(_Spec):
+    """Supervised fine-tuning through TRL's SFTTrainer."""
+
+    kind: Literal["sft"] = "sft"
+    epochs: float = Field(1.0, gt=0)
+    max_steps: int | None = Field(None, ge=1, description="Overrides epochs when set.")
+    lr: float = Field(2e-4, gt=0, description="Peak learning rate.")
+    batch_size: int = Field(4, ge=1, description="Per-device batch size.")
+    grad_accum: int = Field(4, ge=1, description="Gradient accumulation steps.")
+    max_length: int = Field(2048, ge=8, description="Token length of one training sequence.")
+    packing: Literal["auto"] | bool = Field(
+        "auto", description="Pack examples into full sequences (padding-free BFD); auto: on GPUs, off on CPU."
+    )
+    assistant_only_loss: bool = Field(True, description="Train only on assistant tokens.")
+    scheduler: Literal["cosine", "linear", "constant", "constant_with_warmup"] = "cosine"
+    warmup_ratio: float = Field(0.03, ge=0.0, lt=1.0)
+    weight_decay: float = Field(0.0, ge=0.0)
+    max_grad_norm: float = Field(1.0, gt=0)
+    seed: int = 42
+    save_steps: int = Field(200, ge=1, description="Checkpoint every this many optimizer steps.")
+    logging_steps: int = Field(5, ge=1)
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = Field("auto", description="auto: bf16 on capable GPUs, fp32 on CPU.")
+    gradient_checkpointing: Literal["auto"] | bool = Field("auto", description="auto: on for GPUs, off on CPU.")
+
+
+Train = Annotated[Union[SFTSpec], Field(discriminator="kind")]
+
+
+class PotSpec(_Spec):
+    """Program-of-Thoughts: numeric answers are Python programs run in a sandbox."""
+
+    enabled: bool = False
+    timeout_s: float = Field(2.0, gt=0, le=60)
+    memory_mb: int = Field(256, ge=32)
+    samples: int = Field(1, ge=1, description="k > 1: self-consistency, majority vote over k sampled programs.")
+
+
+class GenerationSpec(_Spec):
+    max_new_tokens: int = Field(64, ge=1)
+    temperature: float = Field(0.0, ge=0.0, description="0: greedy.")
+    top_p: float = Field(1.0, gt=0.0, le=1.0)
+    top_k: int = Field(0, ge=0, description="0: off.")
+    num_beams: int = Field(1, ge=1)
+    repetition_penalty: float = Field(1.0, gt=0.0)
+    no_repeat_ngram_size: int = Field(0, ge=0)
+
+
+class EvalSpec(_Spec):
+    suites: list[str] = Field(default_factory=list, description="Suite names or suite YAML paths.")
+    when: list[Literal["before", "after"]] = Field(default_factory=lambda: ["before", "after"])
+    max_examples: int | None = Field(None, ge=1, description="Per suite; None: all.")
+    languages: list[str] | None = Field(None, description="Score only examples in these languages.")
+    tasks: list[str] | None = Field(None, description="Score only these tasks.")
+    batch_size: int = Field(16, ge=1)
+    generation: GenerationSpec = Field(default_factory=GenerationSpec)
+
+
+class Recipe(_Spec):
+    """A whole adaptation: base, data, cleaning, replay, method, training, PoT and evaluation."""
+
+    base: BaseSpec = Field(default_factory=BaseSpec)
+    domain: str | None = Field(None, description="Domain pack name (see `verticalize ls domains`) or pack dir.")
+    data: list[DataSource] = Field(default_factory=list, description="Extra domain datasets.")
+    clean: CleanSpec = Field(default_factory=CleanSpec)
+    replay: ReplaySpec | None = Field(None, description="None: no general data mixed in.")
+    method: Method = Field(default_factory=LoraSpec)
+    train: Train = Field(default_factory=SFTSpec)
+    pot: PotSpec = Field(default_factory=PotSpec)
+    eval: EvalSpec = Field(default_factory=EvalSpec)
+    output_dir: str | None = Field(None, description="Run dir; None: runs/<domain>-<base>-<time>.")
+
+    @field_validator("base", mode="before")
+    @classmethod
+    def _base_shorthand(cls, v: Any) -> Any:
+        return {"model": v} if isinstance(v, str) else v
+
+    @field_validator("data", mode="before")
+    @classmethod
+    def _data_shorthand(cls, v: Any) -> Any:
+        if isinstance(v, (str, dict)):
+            v = [v]
+        return [{"path": x} if isinstance(x, str) else x for x in (v or [])]
+
+    @field_validator("method", mode="before")
+    @classmethod
+    def _method_default_kind(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            return {"kind": v}
+        return {"kind": "lora", **v} if isinstance(v, dict) and "kind" not in v else v
+
+    @field_validator("train", mode="before")
+    @classmethod
+    def _train_default_kind(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            return {"kind": v}
+        return {"kind": "sft", **v} if isinstance(v, dict) and "kind" not in v else v
+
+    @field_validator("replay", mode="before")
+    @classmethod
+    def _replay_shorthand(cls, v: Any) -> Any:
+        return {"source": v} if isinstance(v, str) else v
+
+    # ---- YAML / JSON -------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """Every key, JSON types, in schema order: the resolved recipe."""
+        return self.model_dump(mode="json")
+
+    def to_yaml(self, path: str | Path | None = None) -> str:
+        text = yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True, default_flow_style=False)
+        if path is not None:
+            Path(path).write_text(text, encoding="utf-8")
+        return text
+
+    @classmethod
+    def from_yaml(cls, path: str | Path, overrides: list[str] | None = None) -> Recipe:
+        return load_recipe(path, overrides)
+
+    def fingerprint(self) -> str:
+        import hashlib
+
+        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
+
+
+# ---- error reporting -------------------------------------------------------------------------
+
+
+def _model_for_loc(loc: tuple) -> type[BaseModel] | None:
+    """The pydantic model that owns the last key of ``loc`` (for closest-name hints)."""
+    model: Any = Recipe
+    for part in loc[:-1]:
+        if isinstance(part, int) or model is None:
+            continue
+        if part in ("lora", "qlora", "full", "sft"):  # discriminated-union tag in the loc
+            model = {"lora": LoraSpec, "qlora": QLoraSpec, "full": FullSpec, "sft": SFTSpec}[part]
+            continue
+        field = model.model_fields.get(part)
+        if field is None:
+            return None
+        ann = field.annotation
+        model = _first_model(ann)
+    return model if isinstance(model, type) and issubclass(model, BaseModel) else None
+
+
+def _first_model(ann: Any) -> Any:
+    import typing
+
+    if isinstance(ann, type) and issubclass(ann, BaseModel):
+        return ann
+    for arg in typing.get_args(ann):
+        m = _first_model(arg)
+        if m is not None:
+            return m
+    return None
+
+
+def _loc_str(loc: tuple) -> str:
+    parts: list[str] = []
+    for p in loc:
+        if p in ("lora", "qlora", "full", "sft") and parts and parts[-1] in ("method", "train"):
+            continue
+        parts.append(f"[{p}]" if isinstance(p, int) else str(p))
+    return ".".join(parts).replace(".[", "[")
+
+
+def _line_index(text: str) -> dict[tuple, int]:
+    """Map key paths of a YAML document to 1-based line numbers."""
+    out: dict[tuple, int] = {}
+    try:
+        root = yaml.compose(text)
+    except yaml.YAMLError:
+        return out
+
+    def walk(node: Any, path: tuple) -> None:
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                key = k.value
+                out[path + (key,)] = k.start_mark.line + 1
+                walk(v, path + (key,))
+        elif isinstance(node, yaml.SequenceNode):
+            for i, v in enumerate(node.value):
+                out[path + (i,)] = v.start_mark.line + 1
+                walk(v, path + (i,))
+
+    if root is not None:
+        walk(root, ())
+    return out
+
+
+def _problems(err: ValidationError, lines: dict[tuple, int], source: str | None) -> list[str]:
+    problems = []
+    for e in err.errors():
+        loc = tuple(p for p in e["loc"] if p not in ("lora", "qlora", "full", "sft") or False)
+        path = _loc_str(e["loc"])
+        where = ""
+        if source:
+            line = None
+            probe = loc
+            while probe and line is None:
+                line = lines.get(probe)
+                probe = probe[:-1]
+            where = f"{source}:{line}: " if line else f"{source}: "
+        if e["type"] == "extra_forbidden":
+            model = _model_for_loc(e["loc"])
+            allowed = sorted(model.model_fields) if model else []
+            near = closest(str(e["loc"][-1]), allowed)
+            hint = f"; did you mean {near!r}?" if near else ""
+            problems.append(f"{where}{path}: unknown key{hint} Allowed: {', '.join(allowed)}")
+        elif e["type"] == "union_tag_invalid":
+            tag = e.get("ctx", {}).get("tag")
+            expected = e.get("ctx", {}).get("expected_tags", "")
+            near = closest(str(tag), [t.strip(" '") for t in str(expected).split(",")])
+            hint = f"; did you mean {near!r}?" if near else ""
+            problems.append(f"{where}{path}.kind: unknown kind {tag!r}{hint} Allowed: {expected}")
+        elif e["type"] == "literal_error":
+            expected = e.get("ctx", {}).get("expected", "")
+            near = closest(str(e.get("input")), [t.strip(" '") for t in str(expected).replace(" or ", ",").split(",")])
+            hint = f"; did you mean {near!r}?" if near else ""
+            problems.append(f"{where}{path}: {e['input']!r} is not allowed{hint} Allowed: {expected}")
+        else:
+            problems.append(f"{where}{path}: {e['msg']} (got {e.get('input')!r})")
+    return problems
+
+
+def parse_recipe(data: Any, source: str | None = None, text: str | None = None) -> Recipe:
+    """Validate a mapping into a Recipe, reporting every problem at once."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise RecipeError(f"{source or 'recipe'}: a recipe must be a mapping of keys, got {type(data).__name__}")
+    try:
+        return Recipe.model_validate(data)
+    except ValidationError as err:
+        problems = _problems(err, _line_index(text) if text else {}, source)
+        head = f"{len(problems)} problem(s) in {source or 'recipe'}:\n  " if len(problems) > 1 else ""
+        raise RecipeError(head + "\n  ".join(problems), problems=problems, source=source) from None
+
+
+def read_recipe_text(path: str | Path) -> tuple[dict[str, Any], str]:
+    p = Path(path)
+    if not p.is_file():
+        raise RecipeError(f"recipe file not found: {p}")
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise RecipeError(f"{p}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"{p}:{mark.line + 1}:{mark.column + 1}" if mark else str(p)
+        raise RecipeError(f"{where}: YAML syntax error: {getattr(e, 'problem', e)}") from None
+    return ({} if data is None else data), text
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str] | None) -> dict[str, Any]:
+    """Apply ``key.path=value`` overrides (values parsed as YAML) to a recipe mapping."""
+    import copy
+
+    data = copy.deepcopy(data)
+    for item in overrides or []:
+        if "=" not in item:
+            raise RecipeError(f"--set {item!r}: expected key.path=value, e.g. train.lr=1e-4")
+        key, raw = item.split("=", 1)
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError:
+            value = raw
+        parts = [p for p in key.strip().split(".") if p]
+        if not parts:
+            raise RecipeError(f"--set {item!r}: empty key path")
+        node: Any = data
+        for i, part in enumerate(parts[:-1]):
+            nxt = node.get(part) if isinstance(node, dict) else None
+            if nxt is None:
+                if part == "base" and isinstance(node.get(part), str):
+                    nxt = {"model": node[part]}
+                else:
+                    nxt = {}
+                node[part] = nxt
+            elif isinstance(nxt, str) and part == "base":
+                nxt = node[part] = {"model": nxt}
+            if not isinstance(nxt, dict):
+                raise RecipeError(f"--set {item!r}: {'.'.join(parts[: i + 1])} is not a mapping")
+            node = nxt
+        node[parts[-1]] = value
+    return data
+
+
+def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Recipe:
+    data, text = read_recipe_text(path)
+    if not isinstance(data, dict):
+        raise RecipeError(f"{path}: a recipe must be a mapping of keys, got {type(data).__name__}")
+    data = apply_overrides(data, overrides)
+    return parse_recipe(data, source=str(path), text=text)
+
+
+def recipe_json_schema() -> dict[str, Any]:
+    schema = Recipe.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "verticalize recipe"
+    return schema

@@ -1,0 +1,208 @@
+"""The ONE place that translates verticalize specs into TRL / PEFT / transformers arguments.
+
+An upstream rename (``max_seq_length`` -> ``max_length``, ``torch_dtype`` -> ``dtype`` ...) is
+fixed here and nowhere else. Device-aware defaults live here too: on CPU no bf16 and no gradient
+checkpointing (TRL 1.x defaults to both, which makes a CPU step ~20x slower).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from verticalize.recipe import FullSpec, LoraSpec, QLoraSpec, SFTSpec
+
+__all__ = ["Device", "detect_device", "model_dtype", "quantization_config", "peft_config", "sft_config",
+           "make_sft_trainer"]
+
+log = logging.getLogger("verticalize")
+
+
+@dataclass(frozen=True)
+class Device:
+    kind: str  # cuda | mps | cpu
+    bf16: bool
+    count: int = 1
+
+    @property
+    def is_gpu(self) -> bool:
+        return self.kind in ("cuda", "mps")
+
+
+def detect_device() -> Device:
+    import torch
+
+    if torch.cuda.is_available():
+        return Device("cuda", bool(torch.cuda.is_bf16_supported()), torch.cuda.device_count())
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return Device("mps", False)
+    return Device("cpu", False)
+
+
+def precision(spec: SFTSpec, dev: Device) -> str:
+    if spec.precision != "auto":
+        return spec.precision
+    return "bf16" if dev.kind == "cuda" and dev.bf16 else "fp32"
+
+
+def model_dtype(dtype: str, train: SFTSpec, dev: Device) -> Any:
+    import torch
+
+    if dtype != "auto":
+        return getattr(torch, dtype)
+    return torch.bfloat16 if precision(train, dev) == "bf16" else torch.float32
+
+
+def quantization_config(method: Any, dev: Device, compute_dtype: Any) -> Any:
+    """BitsAndBytesConfig for QLoRA (4- or 8-bit), else None."""
+    if not isinstance(method, QLoraSpec):
+        return None
+    from verticalize.errors import MissingDependencyError
+
+    try:
+        import bitsandbytes  # noqa: F401
+    except ImportError as e:
+        raise MissingDependencyError(f"QLoRA needs bitsandbytes: pip install bitsandbytes ({e})") from None
+    from transformers import BitsAndBytesConfig
+
+    if method.bits == 8:
+        return BitsAndBytesConfig(load_in_8bit=True)
+    return BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type=method.quant_type,
+        bnb_4bit_use_double_quant=method.double_quant,
+        bnb_4bit_compute_dtype=compute_dtype,
+        bnb_4bit_quant_storage=compute_dtype,
+    )
+
+
+def peft_config(method: Any, targets: list[str] | str) -> Any:
+    if isinstance(method, FullSpec):
+        return None
+    from peft import LoraConfig
+
+    assert isinstance(method, (LoraSpec, QLoraSpec))
+    target = method.target_modules if method.target_modules != "auto" else targets
+    return LoraConfig(
+        r=method.r,
+        lora_alpha=method.alpha,
+        lora_dropout=method.dropout,
+        target_modules=target,
+        modules_to_save=method.modules_to_save,
+        bias="none",
+        task_type="CAUSAL_LM",
+    )
+
+
+def sft_config(spec: SFTSpec, output_dir: str, dev: Device, *, method: Any, has_assistant_masks: bool,
+               eos_token: str | None = None, **overrides: Any) -> Any:
+    from trl import SFTConfig
+
+    prec = precision(spec, dev)
+    gc = spec.gradient_checkpointing
+    if gc == "auto":
+        gc = dev.is_gpu and not isinstance(method, LoraSpec)
+    kwargs: dict[str, Any] = dict(
+        output_dir=output_dir,
+        num_train_epochs=spec.epochs,
+        max_steps=spec.max_steps if spec.max_steps is not None else -1,
+        learning_rate=spec.lr,
+        per_device_train_batch_size=spec.batch_size,
+        gradient_accumulation_steps=spec.grad_accum,
+        lr_scheduler_type=spec.scheduler,
+        warmup_steps=spec.warmup_ratio,  # transformers 5: a float in [0, 1) is a ratio
+        weight_decay=spec.weight_decay,
+        max_grad_norm=spec.max_grad_norm,
+        optim="adamw_torch",
+        seed=spec.seed,
+        data_seed=spec.seed,
+        bf16=prec == "bf16",
+        fp16=prec == "fp16",
+        use_cpu=dev.kind == "cpu",
+        logging_steps=spec.logging_steps,
+        save_strategy="steps",
+        save_steps=spec.save_steps,
+        save_total_limit=2,
+        report_to="none",
+        disable_tqdm=True,  # verticalize draws its own progress bar
+        max_length=spec.max_length,
+        packing=_packing(spec, dev),
+        assistant_only_loss=spec.assistant_only_loss and has_assistant_masks,
+        completion_only_loss=None,
+        dataset_num_proc=None,
+        dataloader_num_workers=0,
+        eos_token=eos_token,
+    )
+    kwargs.update(_checkpointing(SFTConfig, bool(gc)))
+    kwargs.update(overrides)
+    return SFTConfig(**kwargs)
+
+
+def _packing(spec: SFTSpec, dev: Device) -> bool:
+    """Padding-free packing is ~10x slower than padded batches on CPU (measured with SDPA); auto: GPU only."""
+    return dev.is_gpu if spec.packing == "auto" else bool(spec.packing)
+
+
+def _checkpointing(config_cls: Any, on: bool) -> dict[str, Any]:
+    """transformers 5 renamed gradient_checkpointing to activation_checkpointing."""
+    import dataclasses
+
+    names = {f.name for f in dataclasses.fields(config_cls)}
+    key = "activation_checkpointing" if "activation_checkpointing" in names else "gradient_checkpointing"
+    out: dict[str, Any] = {key: on}
+    if on:
+        out[f"{key}_kwargs"] = {"use_reentrant": False}
+    return out
+
+
+def make_sft_trainer(model: Any, tokenizer: Any, train_dataset: Any, args: Any, peft: Any = None,
+                     callbacks: list[Any] | None = None) -> Any:
+    from transformers.trainer_callback import PrinterCallback
+
+    trainer = _lean_sft_trainer_cls()(
+        model=model,
+        args=args,
+        train_dataset=train_dataset,
+        processing_class=tokenizer,
+        peft_config=peft,
+        callbacks=callbacks,
+    )
+    trainer.remove_callback(PrinterCallback)  # our ProgressLog draws the bar and keeps the log
+    return trainer
+
+
+def _lean_sft_trainer_cls() -> Any:
+    """TRL's SFTTrainer with a lean loss.
+
+    TRL 1.16 computes the loss through a fused LM head that also works out per-token entropy and
+    top-1 accuracy at every step (metrics only). The lean loss is the same token-mean negative
+    log-likelihood (same ``num_items_in_batch`` normalisation across gradient accumulation and
+    ranks), from the model's logits; benchmarks/overhead.py measures the difference.
+    """
+    global _LEAN
+    if _LEAN is None:
+        import torch
+        from trl import SFTTrainer
+
+        class LeanSFTTrainer(SFTTrainer):
+            def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+                labels = inputs.pop("labels")
+                outputs = model(**inputs, use_cache=False)
+                logits = outputs.logits
+                vocab = logits.size(-1)
+                shift_logits = logits[:, :-1, :].reshape(-1, vocab).float()
+                shift_labels = labels[:, 1:].reshape(-1).to(shift_logits.device)
+                loss = torch.nn.functional.cross_entropy(shift_logits, shift_labels, ignore_index=-100,
+                                                         reduction="sum")
+                n = num_items_in_batch if num_items_in_batch is not None else (shift_labels != -100).sum()
+                loss = loss / torch.as_tensor(n, device=loss.device).clamp(min=1)
+                if self.args.average_tokens_across_devices and num_items_in_batch is not None:
+                    loss = loss * self.accelerator.num_processes
+                return (loss, outputs) if return_outputs else loss
+
+        _LEAN = LeanSFTTrainer
+    return _LEAN
+
+
+_LEAN: Any = None

@@ -1,0 +1,52 @@
+"""A TrainerCallback that draws a progress bar and appends every log line to train_log.jsonl."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from transformers import TrainerCallback
+
+__all__ = ["ProgressLog"]
+
+
+class ProgressLog(TrainerCallback):
+    def __init__(self, log_path: Path, show: bool = True, desc: str = "train"):
+        self.log_path = Path(log_path)
+        self.show = show and sys.stderr is not None
+        self.desc = desc
+        self.bar: Any = None
+        self.step_times: list[float] = []
+        self._t = 0.0
+
+    def on_train_begin(self, args, state, control, **kw):
+        if self.show:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=state.max_steps, desc=self.desc, unit="step", dynamic_ncols=True, leave=True)
+            self.bar.update(state.global_step)
+
+    def on_step_begin(self, args, state, control, **kw):
+        self._t = time.perf_counter()
+
+    def on_step_end(self, args, state, control, **kw):
+        self.step_times.append(time.perf_counter() - self._t)
+        if self.bar is not None:
+            self.bar.update(1)
+
+    def on_log(self, args, state, control, logs=None, **kw):
+        if not logs or not state.is_world_process_zero:
+            return
+        row = {"step": state.global_step, "epoch": round(state.epoch or 0.0, 4), **logs}
+        with self.log_path.open("a", encoding="utf-8") as fh:
+            fh.write(json.dumps(row, default=float) + "\n")
+        if self.bar is not None and "loss" in logs:
+            self.bar.set_postfix(loss=f"{float(logs['loss']):.4f}")
+
+    def on_train_end(self, args, state, control, **kw):
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
