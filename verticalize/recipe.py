@@ -65,7 +65,12 @@ class DataSource(_Spec):
         "auto", description="Example format; auto detects it from the columns."
     )
     split: str = Field("train", description="Split to read for hub ids and dataset dirs.")
+    config: str | None = Field(None, description="Dataset config (subset) for hub ids, e.g. pqa_labeled.")
     columns: dict[str, str] | None = Field(None, description="Rename columns before format conversion: {theirs: ours}.")
+    preset: str | None = Field(
+        None, description="A public benchmark's schema (finqa, fpb, fiqa_sa, medqa, pubmedqa, medmcqa, cmexam, "
+        "casehold, legalbench): rows are mapped to verticalize examples with task, kind and answer."
+    )
     weight: float = Field(1.0, gt=0, description="Relative weight when several domain datasets are mixed.")
     limit: int | None = Field(None, ge=1, description="Read at most this many examples.")
     on_error: Literal["raise", "skip"] = Field("raise", description="Bad rows: raise a DataError, or skip and count them.")

@@ -53,23 +53,21 @@ def _simhash(text: str, n: int = 4) -> int:
     return sum(1 << b for b in range(64) if acc[b] > 0)
 
 
-def _near_dedup(examples: list[dict[str, Any]], max_distance: int = 3) -> list[dict[str, Any]]:
-    """SimHash near-duplicate removal: 64-bit fingerprints, 4 bands of 16 bits (pigeonhole:
-    fingerprints within 3 bits share at least one band), Hamming distance <= ``max_distance``."""
-    buckets: list[dict[int, list[int]]] = [{} for _ in range(4)]
+_BANDS = ((0, 11), (11, 11), (22, 11), (33, 11), (44, 10), (54, 10))  # (shift, width): 6 bands over 64 bits
+
+
+def _near_dedup(examples: list[dict[str, Any]], max_distance: int = 5) -> list[dict[str, Any]]:
+    """SimHash near-duplicate removal: 64-bit fingerprints of character 4-grams; two examples are
+    near duplicates within Hamming distance ``max_distance`` (5: a changed word in a paragraph).
+    Candidates come from 6 bands -- by pigeonhole, fingerprints within 5 bits share a band."""
+    buckets: list[dict[int, list[int]]] = [{} for _ in _BANDS]
     kept: list[dict[str, Any]] = []
     prints: list[int] = []
     for ex in examples:
         h = _simhash(example_text(ex))
-        bands = [(h >> (16 * i)) & 0xFFFF for i in range(4)]
-        dup = False
-        for i, band in enumerate(bands):
-            for j in buckets[i].get(band, ()):
-                if bin(prints[j] ^ h).count("1") <= max_distance:
-                    dup = True
-                    break
-            if dup:
-                break
+        bands = [(h >> shift) & ((1 << width) - 1) for shift, width in _BANDS]
+        dup = any(bin(prints[j] ^ h).count("1") <= max_distance
+                  for i, band in enumerate(bands) for j in buckets[i].get(band, ()))
         if dup:
             continue
         idx = len(kept)

@@ -15,7 +15,7 @@ from verticalize.errors import DataError, UnknownNameError
 
 __all__ = ["FORMATS", "META_KEYS", "detect_format", "convert", "to_messages"]
 
-META_KEYS = ("id", "task", "kind", "lang", "answer", "program", "choices", "labels")
+META_KEYS = ("id", "task", "kind", "lang", "answer", "program", "program_dsl", "choices", "labels")
 _ROLE = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant", "model": "assistant",
          "bot": "assistant", "system": "system", "tool": "tool", "function": "tool"}
 

@@ -39,8 +39,16 @@ def fingerprint(path: str | Path) -> str | None:
 
 
 def load_source(src: DataSource, base_dir: Path | None = None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    rows, rep = read_examples(src.path, split=src.split, limit=src.limit, on_error=src.on_error, base_dir=base_dir)
-    examples, fmt = convert(rows, src.format, rep.source, columns=src.columns, on_error=src.on_error, report=rep)
+    rows, rep = read_examples(src.path, split=src.split, limit=src.limit, on_error=src.on_error, base_dir=base_dir,
+                              config=src.config)
+    fmt_in = src.format
+    if src.preset:
+        from verticalize.data.benchmarks import apply_preset
+
+        rows = apply_preset(src.preset, rows, rep.source, columns=src.columns, on_error=src.on_error, report=rep)
+        fmt_in = "alpaca"
+    examples, fmt = convert(rows, fmt_in, rep.source, columns=None if src.preset else src.columns,
+                            on_error=src.on_error, report=rep)
     if not examples:
         raise DataError(f"{rep.source}: no usable examples ({rep.skipped} skipped: {'; '.join(rep.problems[:3])})")
     info = {"source": rep.source, "format": fmt, "read": rep.read, "skipped": rep.skipped,

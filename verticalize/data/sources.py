@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import importlib.util
+import io
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +18,7 @@ from verticalize.errors import DataError, MissingDependencyError
 
 __all__ = ["LoadReport", "read_examples"]
 
-FILE_SUFFIXES = (".jsonl", ".json", ".csv", ".parquet")
+FILE_SUFFIXES = (".jsonl", ".json", ".csv", ".tsv", ".parquet")
 
 
 @dataclass
@@ -70,11 +71,14 @@ def _json(path: Path, on_error: str, rep: LoadReport) -> list[dict[str, Any]]:
         data = json.loads(_text(path))
     except json.JSONDecodeError as e:
         raise DataError(f"{path}:{e.lineno}: malformed JSON ({e.msg})") from None
-    if isinstance(data, dict):  # {"data": [...]} or {"train": [...]}
+    if isinstance(data, dict):  # {"data": [...]}, or {id: {...}, ...} as PubMedQA ships
         lists = [v for v in data.values() if isinstance(v, list)]
-        if len(lists) != 1:
-            raise DataError(f"{path}: expected a JSON list of objects (or one key holding it)")
-        data = lists[0]
+        if len(lists) == 1 and len(data) <= 3:
+            data = lists[0]
+        elif data and all(isinstance(v, dict) for v in data.values()):
+            data = [{"id": k, **v} for k, v in data.items()]
+        else:
+            raise DataError(f"{path}: expected a JSON list of objects, one key holding it, or objects keyed by id")
     if not isinstance(data, list):
         raise DataError(f"{path}: expected a JSON list of objects, got {type(data).__name__}")
     rows = []
@@ -91,7 +95,8 @@ def _json(path: Path, on_error: str, rep: LoadReport) -> list[dict[str, Any]]:
 
 def _csv(path: Path, on_error: str, rep: LoadReport) -> list[dict[str, Any]]:
     text = _text(path)
-    reader = csv.DictReader(text.splitlines())
+    # newline="" keeps line breaks inside quoted fields; TSV is CSV with tabs
+    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter="\t" if path.suffix.lower() == ".tsv" else ",")
     rows = []
     for row in reader:
         line = reader.line_num
@@ -115,7 +120,7 @@ def _parquet(path: Path) -> list[dict[str, Any]]:
     return [{**row, "_line": i + 1} for i, row in enumerate(ds)]
 
 
-def _hf_dataset(ref: str, split: str, limit: int | None) -> list[dict[str, Any]]:
+def _hf_dataset(ref: str, split: str, limit: int | None, config: str | None = None) -> list[dict[str, Any]]:
     """A local ``save_to_disk`` dir, an HF hub id or 'modelscope:<id>'."""
     if ref.startswith("modelscope:"):
         if importlib.util.find_spec("modelscope") is None:
@@ -138,7 +143,7 @@ def _hf_dataset(ref: str, split: str, limit: int | None) -> list[dict[str, Any]]
                         raise DataError(f"{ref}: no split {split!r}; splits: {', '.join(ds)}")
                     ds = ds[split]
             else:
-                ds = datasets.load_dataset(ref, split=split)
+                ds = datasets.load_dataset(ref, config, split=split)
         except DataError:
             raise
         except Exception as e:
@@ -149,7 +154,7 @@ def _hf_dataset(ref: str, split: str, limit: int | None) -> list[dict[str, Any]]
 
 
 def read_examples(ref: str | Path, *, split: str = "train", limit: int | None = None,
-                  on_error: str = "raise", base_dir: Path | None = None) -> tuple[list[dict[str, Any]], LoadReport]:
+                  on_error: str = "raise", base_dir: Path | None = None, config: str | None = None) -> tuple[list[dict[str, Any]], LoadReport]:
     """Read raw rows (each with a ``_line`` key for error messages) and a load report."""
     ref_s = str(ref)
     p = Path(ref_s).expanduser()
@@ -160,12 +165,12 @@ def read_examples(ref: str | Path, *, split: str = "train", limit: int | None = 
         suffix = p.suffix.lower()
         if suffix not in FILE_SUFFIXES:
             raise DataError(f"{p}: unsupported file type {suffix!r}; allowed: {', '.join(FILE_SUFFIXES)}")
-        reader = {".jsonl": _jsonl, ".json": _json, ".csv": _csv}.get(suffix)
+        reader = {".jsonl": _jsonl, ".json": _json, ".csv": _csv, ".tsv": _csv}.get(suffix)
         rows = reader(p, on_error, rep) if reader else _parquet(p)
         if not rows and rep.skipped == 0:
             raise DataError(f"{p}: the file holds no examples")
     elif p.is_dir() or ref_s.startswith("modelscope:") or (not p.suffix and ref_s.count("/") == 1):
-        rows = _hf_dataset(str(p) if p.is_dir() else ref_s, split, limit)
+        rows = _hf_dataset(str(p) if p.is_dir() else ref_s, split, limit, config)
         if not rows:
             raise DataError(f"{ref_s}: the dataset holds no examples (split {split!r})")
     else:
