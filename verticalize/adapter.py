@@ -71,6 +71,10 @@ class Adapter:
         src = {"path": str(path), "format": format, **kw}
         return self._with(f".with_data({str(path)!r})", data=[*self._recipe.to_dict()["data"], src])
 
+    def mix(self, strategy: str = "concat") -> Adapter:
+        """How several domain datasets combine by weight: concat, interleave_first, interleave_all."""
+        return self._with(f".mix({strategy!r})", mix={"strategy": strategy})
+
     def clean(self, **kw: Any) -> Adapter:
         """dedup='exact'|'near'|'none', pii='redact'|'keep', min_length, max_length."""
         return self._section("clean", ".clean(...)", kw)

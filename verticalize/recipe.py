@@ -22,6 +22,7 @@ __all__ = [
     "DataSource",
     "CleanSpec",
     "ReplaySpec",
+    "MixSpec",
     "LoraSpec",
     "QLoraSpec",
     "FullSpec",
@@ -85,6 +86,14 @@ class CleanSpec(_Spec):
     max_length: int | None = Field(None, ge=1, description="Drop examples longer than this many characters.")
     languages: list[str] | None = Field(None, description="Keep only examples in these languages, e.g. [en].")
     tasks: list[str] | None = Field(None, description="Keep only examples of these tasks (see the pack's tasks).")
+
+
+class MixSpec(_Spec):
+    """How several domain datasets (the pack's and ``data:``) are combined, by their ``weight``."""
+
+    strategy: Literal["concat", "interleave_first", "interleave_all"] = Field(
+        "concat", description="concat (weights scale each set), or interleave until the first / all are exhausted."
+    )
 
 
 class ReplaySpec(_Spec):
@@ -188,6 +197,7 @@ class Recipe(_Spec):
     base: BaseSpec = Field(default_factory=BaseSpec)
     domain: str | None = Field(None, description="Domain pack name (see `verticalize ls domains`) or pack dir.")
     data: list[DataSource] = Field(default_factory=list, description="Extra domain datasets.")
+    mix: MixSpec = Field(default_factory=MixSpec)
     clean: CleanSpec = Field(default_factory=CleanSpec)
     replay: ReplaySpec | None = Field(None, description="None: no general data mixed in.")
     method: Method = Field(default_factory=LoraSpec)

@@ -11,7 +11,7 @@ import random
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["replay_mix"]
+__all__ = ["replay_mix", "mix_sources"]
 
 
 def _draw(pool: list[dict[str, Any]], k: int, rng: random.Random) -> list[dict[str, Any]]:
@@ -63,3 +63,53 @@ def replay_mix(domain: list[dict[str, Any]], general: list[dict[str, Any]], rati
         t = g + sum(length(ex) for ex in domain)
         report["ratio_tokens"] = round(g / t, 4) if t else 0.0
     return mixed, report
+
+
+def mix_sources(groups: list[list[dict[str, Any]]], weights: list[float], strategy: str = "concat", seed: int = 42
+                ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Combine several domain datasets.
+
+    - ``concat``: every dataset in full, each scaled by its weight (0.5 keeps a seeded half,
+      2 repeats it twice).
+    - ``interleave_first``: draw the next example from dataset i with probability w_i / sum(w),
+      stopping when any dataset is exhausted (``datasets.interleave_datasets``'
+      ``first_exhausted``: the smaller dataset is not repeated).
+    - ``interleave_all``: the same, restarting exhausted datasets until every one has been seen in
+      full (``all_exhausted``: oversamples the smaller ones).
+
+    >>> a, b = [{"x": i} for i in range(4)], [{"y": i} for i in range(2)]
+    >>> len(mix_sources([a, b], [1, 1], "concat")[0]), len(mix_sources([a, b], [1, 0.5], "concat")[0])
+    (6, 5)
+    """
+    rng = random.Random(seed)
+    sizes = [len(g) for g in groups]
+    if len(groups) == 1 and weights[0] == 1.0:
+        return list(groups[0]), {"step": "mix", "strategy": strategy, "in": sizes, "out": sizes[0]}
+    if strategy == "concat":
+        out: list[dict[str, Any]] = []
+        for g, w in zip(groups, weights):
+            whole, frac = int(w), w - int(w)
+            out += list(g) * whole + rng.sample(g, round(frac * len(g)))
+    elif strategy in ("interleave_first", "interleave_all"):
+        total = sum(weights)
+        probs = [w / total for w in weights]
+        orders = [rng.sample(g, len(g)) for g in groups]
+        pos = [0] * len(groups)
+        seen_all = [False] * len(groups)
+        out = []
+        while True:
+            i = rng.choices(range(len(groups)), probs)[0]
+            if pos[i] == len(orders[i]):
+                seen_all[i] = True
+                if strategy == "interleave_first" or all(seen_all):
+                    break
+                pos[i] = 0
+            out.append(orders[i][pos[i]])
+            pos[i] += 1
+            if pos[i] == len(orders[i]) and strategy == "interleave_all":
+                seen_all[i] = True
+                if all(seen_all):
+                    break
+    else:
+        raise ValueError(f"unknown mix strategy {strategy!r}")
+    return out, {"step": "mix", "strategy": strategy, "weights": weights, "in": sizes, "out": len(out)}

@@ -13,7 +13,7 @@ from typing import Any
 
 from verticalize.data.clean import clean_examples, drop_overlap
 from verticalize.data.formats import convert
-from verticalize.data.mix import replay_mix
+from verticalize.data.mix import mix_sources, replay_mix
 from verticalize.data.sources import read_examples
 from verticalize.errors import DataError
 from verticalize.recipe import DataSource, Recipe
@@ -98,19 +98,23 @@ def build_training_data(recipe: Recipe, length: Any = None) -> DataBuild:
 
     pack = load_domain(recipe.domain) if recipe.domain else None
     sources: list[dict[str, Any]] = []
-    examples: list[dict[str, Any]] = []
+    groups: list[list[dict[str, Any]]] = []
+    weights: list[float] = []
     if pack is not None:
         ex, infos = load_pack_split(pack, "train")
-        examples += ex
+        groups.append(ex)
+        weights.append(1.0)
         sources += infos
     for src in recipe.data:
         ex, info = load_source(src)
-        examples += ex
+        groups.append(ex)
+        weights.append(src.weight)
         sources.append(info)
-    if not examples:
+    if not groups:
         raise DataError("the recipe has no training data: set domain: <pack> or add data: [{path: ...}]")
+    examples, mix_report = mix_sources(groups, weights, recipe.mix.strategy, seed=recipe.train.seed)
     examples = _with_system(examples, pack)
-    steps: list[dict[str, Any]] = []
+    steps: list[dict[str, Any]] = [mix_report]
     c = recipe.clean
     if c.languages or c.tasks:
         n = len(examples)
