@@ -133,6 +133,14 @@ class Adapter:
 
         return execute(self._recipe, output_dir, quiet=quiet)
 
+    def sweep(self, replay: list[float], output_dir: str | Path = "runs/sweep", *, retention: str = "general",
+              source: str = "general", tolerance: float = 0.02, quiet: bool = False) -> Any:
+        """Train one run per replay ratio; returns a SweepResult (table, Pareto plot, best ratio)."""
+        from verticalize.sweep import run_sweep
+
+        return run_sweep(self, list(replay), output_dir, retention=retention, source=source,
+                         tolerance=tolerance, quiet=quiet)
+
     def evaluate(self, *suites: str) -> Any:
         """Score the base model (no training) on the suites; returns an EvalReport."""
         from verticalize.evals import EvalReport, run_suites

@@ -121,6 +121,30 @@ def _print_result(run: Any) -> None:
     click.echo(f"run dir: {run.output_dir}")
 
 
+@cli.command()
+@click.argument("recipe")
+@_set_option
+@click.option("--replay", "ratios", default="0,0.05,0.2,0.5", show_default=True, help="Comma-separated ratios.")
+@click.option("--tolerance", type=float, default=0.02, show_default=True, help="Allowed drop on the retention suite.")
+@click.option("--output-dir", "-o", type=click.Path(file_okay=False), default="runs/sweep", show_default=True)
+@click.option("--quiet", "-q", is_flag=True)
+@_friendly
+def sweep(recipe: str, overrides: tuple[str, ...], ratios: str, tolerance: float, output_dir: str, quiet: bool) -> None:
+    """Train one run per replay ratio and report domain gain against general retention."""
+    from verticalize.adapter import Adapter
+    from verticalize.errors import RecipeError
+    from verticalize.registry import find_recipe
+
+    try:
+        values = [float(x) for x in ratios.split(",") if x.strip()]
+    except ValueError:
+        raise RecipeError(f"--replay {ratios!r}: expected comma-separated numbers in [0, 1), e.g. 0,0.05,0.2") from None
+    res = Adapter.from_yaml(find_recipe(recipe), list(overrides)).sweep(values, output_dir, tolerance=tolerance,
+                                                                        quiet=quiet)
+    click.echo(res.to_markdown(tolerance))
+    click.echo(f"sweep: {Path(output_dir) / 'sweep.md'}, plot {Path(output_dir) / 'sweep.png'}")
+
+
 @cli.command(name="eval")
 @click.argument("target")
 @_set_option
