@@ -23,3 +23,26 @@ def test_sweep_two_ratios(tmp_path: Path) -> None:
     assert "| 0.2 |" in res.to_markdown()
     mix = [s for s in (tmp_path / "sweep" / "replay-0.2" / "manifest.json").read_text().split('"step"') if "replay" in s]
     assert mix
+
+
+def test_user_suite_file_and_roles(tmp_path: Path) -> None:
+    import json
+
+    from verticalize import DataError
+    from verticalize.evals.suite import load_suite
+
+    rows = [{"instruction": "Capital of France?\nA. Paris\nB. Rome", "output": "A. Paris", "kind": "mc",
+             "choices": ["Paris", "Rome"], "answer": "A", "task": "geo", "lang": "en"}]
+    (tmp_path / "q.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
+    (tmp_path / "mine.yaml").write_text("name: mine\nrole: retention\nsystem_prompt: Be brief.\n"
+                                        "data: [{path: q.jsonl, format: alpaca}]\n")
+    s = load_suite(tmp_path / "mine.yaml")
+    assert s.name == "mine" and s.role == "retention" and s.examples[0]["messages"][0]["content"] == "Be brief."
+    (tmp_path / "bad.yaml").write_text("name: bad\nrol: domain\ndata: [q.jsonl]\n")
+    try:
+        load_suite(tmp_path / "bad.yaml")
+    except DataError as e:
+        assert "rol" in str(e) and "allowed" in str(e)
+    else:
+        raise AssertionError("unknown key accepted")
+    assert load_suite("general").role == "retention" and load_suite("finance").role == "domain"

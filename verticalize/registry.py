@@ -61,7 +61,7 @@ class DomainPack:
         return n
 
 
-_PACK_KEYS = {"name", "description", "languages", "system_prompt", "pot", "train", "eval", "suites", "tasks",
+_PACK_KEYS = {"suite", "name", "description", "languages", "system_prompt", "pot", "train", "eval", "suites", "tasks",
               "provenance"}
 
 

@@ -34,9 +34,13 @@ def suites() -> str:
     rows = []
     for name in list_domains():
         p = load_domain(name)
+        import yaml
+
         kinds = sorted({t.get("kind", "") for t in p.tasks})
-        rows.append([name, str(p.count("eval")), ",".join(kinds), "domain" if name != "general" else "retention"])
-    return _table(rows, ["suite", "examples", "task kinds", "role"])
+        f = p.dir / "suite.yaml"
+        role = (yaml.safe_load(f.read_text(encoding="utf-8")) or {}).get("role", "domain") if f.is_file() else "domain"
+        rows.append([name, str(p.count("eval")), ",".join(kinds), role, str(f) if f.is_file() else "(pack eval split)"])
+    return _table(rows, ["suite", "examples", "task kinds", "role", "file"])
 
 
 def recipes() -> str:

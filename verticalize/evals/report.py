@@ -15,8 +15,13 @@ class EvalReport:
     """``stages`` maps ``before``/``after`` to the output of ``run_suites``."""
 
     stages: dict[str, dict[str, Any]]
-    retention_suites: tuple[str, ...] = ("general",)
     meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def retention_suites(self) -> tuple[str, ...]:
+        """Suites whose role is retention (general ability); a drop there is forgetting."""
+        names = {n for st in self.stages.values() for n, res in st.items() if res.get("role") == "retention"}
+        return tuple(sorted(names))
 
     @property
     def scores(self) -> dict[str, dict[str, float]]:

@@ -29,7 +29,7 @@ def run_suites(model: Any, tokenizer: Any, suites: list[str | Suite], cfg: Any, 
             if pot is not None and suite.pot:
                 from verticalize.pot.format import as_pot_example
 
-                suite = Suite(suite.name, tuple(as_pot_example(ex) for ex in suite.examples), suite.pot)
+                suite = Suite(suite.name, tuple(as_pot_example(ex) for ex in suite.examples), suite.pot, suite.role)
             tasks: dict[str, Any] = {}
             suite_pot = pot if suite.pot else None
             texts = _generate_all(model, tokenizer, suite, cfg, suite_pot)
@@ -47,6 +47,7 @@ def run_suites(model: Any, tokenizer: Any, suites: list[str | Suite], cfg: Any, 
                     progress(suite.name, task, tasks[task])
             primary = [t["score"] for t in tasks.values()]
             out[suite.name] = {"score": sum(primary) / len(primary) if primary else 0.0, "tasks": tasks,
+                               "role": suite.role,
                                "n": sum(t["n"] for t in tasks.values())}
     finally:
         if sandbox is not None:
