@@ -7,7 +7,9 @@
    mask and position ids derived from it must not change a token); goal: batched >= 3x faster.
 2. Multiple choice: log-likelihood scoring of the suite's ``term_mc`` task (English, as
    ``verticalize.evals.tasks`` scores it: one continuation per lettered option), seconds per question
-   with ``--mc-batch-size`` vs batch size 1; the predicted letters must be the same.
+   with ``--mc-batch-size`` vs batch size 1; the predicted letters must be the same. On a CPU this
+   is prefill, bound by compute, so batching cannot make it cheaper (padding and the log-softmax
+   over every position's full vocabulary make the batched run a little slower).
 
 Runs offline. With ``--threads 1`` (default) torch uses one intra-op thread: on a small shared CPU,
 OpenMP with a thread per core slows small-batch decoding many times over as soon as anything else
@@ -98,7 +100,7 @@ def main() -> int:
     ap.add_argument("--model", default="smollm2-135m", help="model alias, hub id or local dir")
     ap.add_argument("--n", type=int, default=24, help="numeric questions to generate for")
     ap.add_argument("--max-new-tokens", type=int, default=48)
-    ap.add_argument("--mc-n", type=int, default=6, help="term_mc questions to score (0: skip)")
+    ap.add_argument("--mc-n", type=int, default=4, help="term_mc questions to score (0: skip)")
     ap.add_argument("--mc-batch-size", type=int, default=16, help="batch size of the batched MC run")
     ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads (0: torch's default)")
     args = ap.parse_args()

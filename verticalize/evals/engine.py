@@ -46,13 +46,17 @@ def loglikelihoods(model: Any, tokenizer: Any, pairs: Sequence[tuple[str, str]],
             for row, s in enumerate(seqs):
                 ids[row, : len(s)] = torch.tensor(s)
                 mask[row, : len(s)] = 1
-            logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits.float()
-            logprobs = torch.log_softmax(logits[:, :-1], dim=-1)
-            targets = ids[:, 1:].to(device)
+            # only the positions that predict continuation tokens go through the LM head: the
+            # vocabulary-sized logits of the prompt positions are never needed
+            lo = max(0, min(len(seqs[row]) - 1 - encoded[i][1] for row, i in enumerate(idx)))
+            keep = torch.arange(lo, width - 1, device=device)
+            logits = model(input_ids=ids.to(device), attention_mask=mask.to(device), logits_to_keep=keep).logits
+            logprobs = torch.log_softmax(logits.float(), dim=-1)
+            targets = ids[:, lo + 1:].to(device)
             tok_lp = logprobs.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
             for row, i in enumerate(idx):
                 n, k = len(seqs[row]), encoded[i][1]
-                out[i] = (float(tok_lp[row, n - 1 - k: n - 1].sum()), k)
+                out[i] = (float(tok_lp[row, n - 1 - k - lo: n - 1 - lo].sum()), k)
             if progress is not None:
                 progress(len(idx))
     return out
