@@ -153,3 +153,14 @@ def test_pot_eval_on_trained_tiny_model(tmp_path: Path) -> None:
     assert task["kind"] == "numeric" and task["n"] == 4 and "numeric_match" in task["metrics"]
     steps = {s["step"]: s for s in run.manifest["data"]["steps"]}
     assert steps["pot_format"]["programs"] > 0
+
+
+@pytest.mark.parametrize("domain", ["medical", "legal", "general"])
+def test_each_pack_trains_through_a_recipe(tmp_path: Path, domain: str) -> None:
+    from verticalize import Adapter
+
+    (tmp_path / "r.yaml").write_text(
+        f"base: tiny\ndomain: {domain}\nreplay: {{source: general, ratio: 0.1}}\n"
+        "train: {max_steps: 2, batch_size: 2, max_length: 128, save_steps: 1000}\n")
+    run = Adapter.from_yaml(tmp_path / "r.yaml").train(output_dir=tmp_path / domain, quiet=True)
+    assert run.metrics["global_step"] == 2 and run.manifest["data"]["train_examples"] > 1000

@@ -108,7 +108,7 @@ def _print_result(run: Any) -> None:
     rep = run.report
     m = run.metrics
     click.echo("")
-    click.echo(f"trained {m.get('global_step')} steps, final loss {m.get('train_loss', float('nan')):.4f}, "
+    click.echo(f"trained {m.get('global_step')} steps, mean train loss {m.get('train_loss', float('nan')):.4f}, "
                f"{run.manifest['timings']['total']:.0f} s")
     if rep is not None:
         for suite, row in rep.scores.items():

@@ -4,16 +4,14 @@ and the train/eval overlap (contamination) check. Each step reports its counts i
 from __future__ import annotations
 
 import hashlib
-import re
 import unicodedata
 from typing import Any
 
 from verticalize.data.formats import to_messages
 from verticalize.data.pii import redact_pii
+from verticalize.data.sources import gc_paused
 
 __all__ = ["example_text", "normalise", "clean_examples", "drop_overlap"]
-
-_WS = re.compile(r"\s+")
 
 
 def example_text(ex: dict[str, Any]) -> str:
@@ -35,7 +33,8 @@ def normalise(text: str) -> str:
     >>> normalise("  Hello,\\tＷorld ")
     'hello, world'
     """
-    return _WS.sub(" ", unicodedata.normalize("NFKC", text)).strip().lower()
+    # str.split() splits on the characters the regex \s matches: same as re.sub(r"\s+", " ", t).strip()
+    return " ".join(unicodedata.normalize("NFKC", text).split()).lower()
 
 
 def _key(text: str) -> bytes:
@@ -43,13 +42,18 @@ def _key(text: str) -> bytes:
 
 
 def _simhash(text: str, n: int = 4) -> int:
+    """64-bit SimHash of the distinct character n-grams: bit b is set when more gram hashes have it
+    set than clear."""
+    import numpy as np
+
     t = normalise(text)
     grams = {t[i: i + n] for i in range(max(1, len(t) - n + 1))}
-    acc = [0] * 64
-    for g in grams:
-        h = int.from_bytes(hashlib.blake2b(g.encode(), digest_size=8).digest(), "big")
-        for b in range(64):
-            acc[b] += 1 if (h >> b) & 1 else -1
+    blake = hashlib.blake2b
+    hashes = np.fromiter((int.from_bytes(blake(g.encode(), digest_size=8).digest(), "big") for g in grams),
+                         dtype=np.uint64, count=len(grams))
+    # per bit: how many gram hashes have it set; +1 for each set, -1 for each clear
+    ones = ((hashes[:, None] >> np.arange(64, dtype=np.uint64)) & np.uint64(1)).sum(axis=0)
+    acc = 2 * ones.astype(np.int64) - len(grams)
     return sum(1 << b for b in range(64) if acc[b] > 0)
 
 
@@ -78,18 +82,40 @@ def _near_dedup(examples: list[dict[str, Any]], max_distance: int = 5) -> list[d
     return kept
 
 
-def _redact(ex: dict[str, Any]) -> dict[str, Any]:
+def _redact_turns(turns: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], bool]:
+    out = []
+    changed = False
+    for m in turns:
+        content = m["content"]
+        red = redact_pii(content)
+        changed = changed or red != content
+        out.append({**m, "content": red})
+    return out, changed
+
+
+def _redact_changed(ex: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    """The redacted copy of an example, and whether any text in it changed."""
     ex = dict(ex)
+    changed = False
     if "messages" in ex:
-        ex["messages"] = [{**m, "content": redact_pii(m["content"])} for m in ex["messages"]]
+        ex["messages"], ch = _redact_turns(ex["messages"])
+        changed = changed or ch
     if "text" in ex:
-        ex["text"] = redact_pii(ex["text"])
+        text = ex["text"]
+        ex["text"] = redact_pii(text)
+        changed = changed or ex["text"] != text
     for key in ("prompt", "chosen", "rejected"):
         if isinstance(ex.get(key), list):
-            ex[key] = [{**m, "content": redact_pii(m["content"])} for m in ex[key]]
-    return ex
+            ex[key], ch = _redact_turns(ex[key])
+            changed = changed or ch
+    return ex, changed
 
 
+def _redact(ex: dict[str, Any]) -> dict[str, Any]:
+    return _redact_changed(ex)[0]
+
+
+@gc_paused
 def clean_examples(examples: list[dict[str, Any]], spec: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Apply a CleanSpec; return the kept examples and one report row per step."""
     steps: list[dict[str, Any]] = []
@@ -99,20 +125,27 @@ def clean_examples(examples: list[dict[str, Any]], spec: Any) -> tuple[list[dict
 
     if spec.pii == "redact":
         n = len(examples)
-        redacted = [_redact(ex) for ex in examples]
-        changed = sum(1 for a, b in zip(examples, redacted) if a != b)
+        redacted = []
+        changed = 0
+        for ex in examples:
+            red, ch = _redact_changed(ex)
+            redacted.append(red)
+            changed += ch
         examples = redacted
         step("pii_redact", n, len(examples), changed=changed)
     n = len(examples)
     lo, hi = spec.min_length, spec.max_length
-    examples = [ex for ex in examples if lo <= len(example_text(ex)) and (hi is None or len(example_text(ex)) <= hi)]
+    texts = [example_text(ex) for ex in examples]  # each example's text, computed once for length and dedup
+    keep = [lo <= len(t) and (hi is None or len(t) <= hi) for t in texts]
+    examples = [ex for ex, k in zip(examples, keep) if k]
+    texts = [t for t, k in zip(texts, keep) if k]
     step("length", n, len(examples), min_chars=lo, max_chars=hi)
     if spec.dedup in ("exact", "near"):
         n = len(examples)
         seen: set[bytes] = set()
         kept = []
-        for ex in examples:
-            k = _key(example_text(ex))
+        for ex, text in zip(examples, texts):
+            k = _key(text)
             if k not in seen:
                 seen.add(k)
                 kept.append(ex)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from verticalize.data.sources import gc_paused
 from verticalize.errors import DataError, UnknownNameError
 
 __all__ = ["FORMATS", "META_KEYS", "detect_format", "convert", "to_messages"]
@@ -138,6 +139,7 @@ def detect_format(row: dict[str, Any]) -> str:
     )
 
 
+@gc_paused
 def convert(rows: list[dict[str, Any]], fmt: str, source: str, *, columns: dict[str, str] | None = None,
             on_error: str = "raise", report: Any = None) -> tuple[list[dict[str, Any]], str]:
     """Convert raw rows to one format; errors name the source and line."""
