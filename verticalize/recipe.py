@@ -83,6 +83,7 @@ class CleanSpec(_Spec):
     dedup: Literal["none", "exact", "near"] = Field("exact", description="Duplicate removal.")
     pii: Literal["keep", "redact"] = Field("keep", description="redact: replace phones, emails, IDs, bank cards.")
     min_length: int = Field(1, ge=0, description="Drop examples shorter than this many characters.")
+    quality: bool = Field(True, description="Drop examples with an empty response or degenerate repetition.")
     max_length: int | None = Field(None, ge=1, description="Drop examples longer than this many characters.")
     languages: list[str] | None = Field(None, description="Keep only examples in these languages, e.g. [en].")
     tasks: list[str] | None = Field(None, description="Keep only examples of these tasks (see the pack's tasks).")

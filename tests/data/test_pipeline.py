@@ -195,3 +195,12 @@ def test_mix_strategies(tmp_path: Path) -> None:
     r = parse_recipe({"data": [{"path": str(f1)}, {"path": str(f2), "weight": 0.5}], "mix": {"strategy": "concat"}})
     data = build_training_data(r)
     assert data.report["train_examples"] == 35 and data.report["steps"][0]["step"] == "mix"
+
+
+def test_quality_filter_counts_reasons() -> None:
+    ex = [_msgs("fine question", "a fine answer"), _msgs("q", "   "), _msgs("loop", "spam " * 80)]
+    out, steps = clean_examples(ex, CleanSpec(dedup="none"))
+    q = {s["step"]: s for s in steps}["quality"]
+    assert len(out) == 1 and q["empty_response"] == 1 and q["repetitive"] == 1
+    out, _ = clean_examples(ex, CleanSpec(dedup="none", quality=False))
+    assert len(out) == 3

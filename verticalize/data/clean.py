@@ -116,6 +116,24 @@ def _redact(ex: dict[str, Any]) -> dict[str, Any]:
 
 
 @gc_paused
+def _quality_problem(ex: dict[str, Any], text: str) -> str | None:
+    """Why an example is unfit to train on, or None.
+
+    >>> _quality_problem({"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": " "}]}, "q")
+    'empty_response'
+    >>> _quality_problem({"text": "ha" * 200}, "ha" * 200)
+    'repetitive'
+    """
+    msgs = ex.get("messages")
+    if msgs and msgs[-1]["role"] == "assistant" and not msgs[-1]["content"].strip():
+        return "empty_response"
+    if len(text) >= 200:  # degenerate repetition: few distinct character 5-grams
+        grams = {text[i: i + 5] for i in range(0, len(text) - 4)}
+        if len(grams) < 0.15 * (len(text) - 4):
+            return "repetitive"
+    return None
+
+
 def clean_examples(examples: list[dict[str, Any]], spec: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Apply a CleanSpec; return the kept examples and one report row per step."""
     steps: list[dict[str, Any]] = []
@@ -140,6 +158,14 @@ def clean_examples(examples: list[dict[str, Any]], spec: Any) -> tuple[list[dict
     examples = [ex for ex, k in zip(examples, keep) if k]
     texts = [t for t, k in zip(texts, keep) if k]
     step("length", n, len(examples), min_chars=lo, max_chars=hi)
+    if spec.quality:
+        n = len(examples)
+        reasons = [_quality_problem(ex, t) for ex, t in zip(examples, texts)]
+        examples = [ex for ex, r in zip(examples, reasons) if r is None]
+        texts = [t for t, r in zip(texts, reasons) if r is None]
+        dropped = [r for r in reasons if r is not None]
+        step("quality", n, len(examples), empty_response=dropped.count("empty_response"),
+             repetitive=dropped.count("repetitive"))
     if spec.dedup in ("exact", "near"):
         n = len(examples)
         seen: set[bytes] = set()
