@@ -89,3 +89,20 @@ def test_train_with_set_overrides(tmp_path: Path, chat_jsonl: Path) -> None:
     from transformers import AutoModelForCausalLM
 
     AutoModelForCausalLM.from_pretrained(tmp_path / "merged")
+
+
+def test_eval_run_dir_writes_reports(tmp_path: Path, chat_jsonl: Path) -> None:
+    p = tmp_path / "r.yaml"
+    p.write_text(f"base: tiny\ndata: [{{path: {chat_jsonl}}}]\ntrain: {{max_steps: 1, max_length: 64}}\n"
+                 "eval: {suites: [finance, general], when: [before, after], max_examples: 4, languages: [en], "
+                 "tasks: [percent_change, term_mc, capital], generation: {max_new_tokens: 4}}\n")
+    r = cli("train", str(p), "-q", "--output-dir", str(tmp_path / "run"))
+    assert r.returncode == 0, r.stderr[-2000:]
+    for f in ("report.json", "report.md", "report.png"):
+        (tmp_path / "run" / "eval" / f).unlink()
+    r = cli("eval", str(tmp_path / "run"))
+    assert r.returncode == 0, r.stderr[-2000:]
+    report = json.loads((tmp_path / "run" / "eval" / "report.json").read_text())
+    assert set(report["stages"]) == {"before", "after"} and "general" in report["forgetting"]
+    assert (tmp_path / "run" / "eval" / "report.png").stat().st_size > 1000
+    assert "forgetting on **general**" in r.stdout
