@@ -1,0 +1,112 @@
+"""Turn pydantic validation errors of a recipe into messages that name the key path, the file and
+line, and the closest valid name."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from verticalize.errors import closest
+
+__all__ = ["line_index", "problems_of"]
+
+
+def _model_for_loc(loc: tuple) -> type[BaseModel] | None:
+    """The pydantic model that owns the last key of ``loc`` (for closest-name hints)."""
+    from verticalize.recipe import FullSpec, LoraSpec, QLoraSpec, Recipe, SFTSpec
+
+    model: Any = Recipe
+    for part in loc[:-1]:
+        if isinstance(part, int) or model is None:
+            continue
+        if part in ("lora", "qlora", "full", "sft"):  # discriminated-union tag in the loc
+            model = {"lora": LoraSpec, "qlora": QLoraSpec, "full": FullSpec, "sft": SFTSpec}[part]
+            continue
+        field = model.model_fields.get(part)
+        if field is None:
+            return None
+        ann = field.annotation
+        model = _first_model(ann)
+    return model if isinstance(model, type) and issubclass(model, BaseModel) else None
+
+
+def _first_model(ann: Any) -> Any:
+    import typing
+
+    if isinstance(ann, type) and issubclass(ann, BaseModel):
+        return ann
+    for arg in typing.get_args(ann):
+        m = _first_model(arg)
+        if m is not None:
+            return m
+    return None
+
+
+def _loc_str(loc: tuple) -> str:
+    parts: list[str] = []
+    for p in loc:
+        if p in ("lora", "qlora", "full", "sft") and parts and parts[-1] in ("method", "train"):
+            continue
+        parts.append(f"[{p}]" if isinstance(p, int) else str(p))
+    return ".".join(parts).replace(".[", "[")
+
+
+def line_index(text: str) -> dict[tuple, int]:
+    """Map key paths of a YAML document to 1-based line numbers."""
+    out: dict[tuple, int] = {}
+    try:
+        root = yaml.compose(text)
+    except yaml.YAMLError:
+        return out
+
+    def walk(node: Any, path: tuple) -> None:
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                key = k.value
+                out[path + (key,)] = k.start_mark.line + 1
+                walk(v, path + (key,))
+        elif isinstance(node, yaml.SequenceNode):
+            for i, v in enumerate(node.value):
+                out[path + (i,)] = v.start_mark.line + 1
+                walk(v, path + (i,))
+
+    if root is not None:
+        walk(root, ())
+    return out
+
+
+def problems_of(err: ValidationError, lines: dict[tuple, int], source: str | None) -> list[str]:
+    problems = []
+    for e in err.errors():
+        loc = tuple(p for p in e["loc"] if p not in ("lora", "qlora", "full", "sft") or False)
+        path = _loc_str(e["loc"])
+        where = ""
+        if source:
+            line = None
+            probe = loc
+            while probe and line is None:
+                line = lines.get(probe)
+                probe = probe[:-1]
+            where = f"{source}:{line}: " if line else f"{source}: "
+        if e["type"] == "extra_forbidden":
+            model = _model_for_loc(e["loc"])
+            allowed = sorted(model.model_fields) if model else []
+            near = closest(str(e["loc"][-1]), allowed)
+            hint = f"; did you mean {near!r}?" if near else ""
+            problems.append(f"{where}{path}: unknown key{hint} Allowed: {', '.join(allowed)}")
+        elif e["type"] == "union_tag_invalid":
+            tag = e.get("ctx", {}).get("tag")
+            expected = e.get("ctx", {}).get("expected_tags", "")
+            near = closest(str(tag), [t.strip(" '") for t in str(expected).split(",")])
+            hint = f"; did you mean {near!r}?" if near else ""
+            problems.append(f"{where}{path}.kind: unknown kind {tag!r}{hint} Allowed: {expected}")
+        elif e["type"] == "literal_error":
+            expected = e.get("ctx", {}).get("expected", "")
+            near = closest(str(e.get("input")), [t.strip(" '") for t in str(expected).replace(" or ", ",").split(",")])
+            hint = f"; did you mean {near!r}?" if near else ""
+            problems.append(f"{where}{path}: {e['input']!r} is not allowed{hint} Allowed: {expected}")
+        else:
+            problems.append(f"{where}{path}: {e['msg']} (got {e.get('input')!r})")
+    return problems
