@@ -47,12 +47,9 @@ class SweepResult:
         return self.to_markdown()
 
     def plot(self, path: str | Path) -> Path:
-        import matplotlib
+        from verticalize.plots import new_figure, save_figure
 
-        matplotlib.use("Agg", force=False)
-        import matplotlib.pyplot as plt
-
-        fig, ax = plt.subplots(figsize=(5.6, 4.2))
+        fig, ax = new_figure((5.6, 4.2))
         xs = [r["general"] for r in self.rows]
         ys = [r["domain"] for r in self.rows]
         ax.plot(xs, ys, "o-", color="#2f6fde")
@@ -66,11 +63,7 @@ class SweepResult:
         ax.set_title("replay sweep: domain gain vs general retention", fontsize=10)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-        fig.tight_layout()
-        path = Path(path)
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-        return path
+        return save_figure(fig, path)
 
     def save(self, tolerance: float = 0.02) -> dict[str, Path]:
         out = self.output_dir

@@ -100,14 +100,11 @@ class EvalReport:
 
     def plot(self, path: str | Path) -> Path:
         """A grouped bar chart per task, before vs after; retention suites hatched (forgetting)."""
-        import matplotlib
-
-        matplotlib.use("Agg", force=False)
-        import matplotlib.pyplot as plt
+        from verticalize.plots import new_figure, save_figure
 
         rows = self.rows()
         stages = list(self.stages)
-        fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(rows) + 2), 4.2))
+        fig, ax = new_figure((max(6, 0.9 * len(rows) + 2), 4.2))
         width = 0.8 / max(1, len(stages))
         colors = {"before": "#9aa5b1", "after": "#2f6fde"}
         for k, st in enumerate(stages):
@@ -126,11 +123,7 @@ class EvalReport:
             title += "; forgetting " + ", ".join(f"{s} {v:+.3f}" for s, v in self.forgetting.items())
         ax.set_title(title + "  (hatched: retention suites)", fontsize=9)
         ax.legend()
-        fig.tight_layout()
-        path = Path(path)
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-        return path
+        return save_figure(fig, path)
 
     def save(self, out_dir: str | Path) -> dict[str, Path]:
         out = Path(out_dir)
