@@ -5,15 +5,14 @@ en+zh, ~5% exact duplicates, ~1% carrying e-mails/phones) go load -> convert -> 
 redaction, length filter, exact dedup) -> replay mix (20% general) -> chat template -> tokenize
 (assistant masks) -> pack, two ways, in this run, on the same input files:
 
-- ``sdk``: what training really runs: ``build_training_data`` on a recipe, then the rows
-  ``train_sft`` builds, then TRL's own preparation inside the SFTTrainer the SDK builds
-  (``_hf.sft_config`` + ``_hf.make_sft_trainer``, ``packing=True``: BFD, padding-free) on the
-  ``tiny`` model (the tokenizer is what matters; ``--model smollm2-135m`` for the real one).
-- ``sdk proposed``: the same, except that the chat examples are tokenized in batches before the
-  trainer is built (``pretokenized_dataset``, a change proposed for ``train_sft``), so TRL finds a
-  processed dataset and only packs it; the packed rows are checked identical to the ``sdk`` ones.
-  ``--fast-masks`` also runs it with transformers' per-token assistant-mask loop replaced.
-  ``--no-proposed`` skips it.
+- ``sdk``: what training really runs: ``build_training_data`` on a recipe, then ``train_sft``'s
+  batched tokenization (``verticalize.train.tokenize.tokenize_chats``: input_ids + assistant-only
+  labels), then TRL's packing inside the SFTTrainer the SDK builds (``_hf.sft_config`` +
+  ``_hf.make_sft_trainer``, ``packing=True``: BFD, padding-free) on the ``tiny`` model (the
+  tokenizer is what matters; ``--model smollm2-135m`` for the real one).
+- ``reference``: the same chats handed to TRL as conversations, which it tokenizes one example
+  at a time; its packed rows must be identical to the ``sdk`` ones (checked, printed).
+  ``--no-reference`` skips it.
 - ``baseline``: a straightforward unbatched ``Dataset.map`` pipeline of the same steps, with the
   SDK's own per-example functions (format converter, PII redaction, dedup key), so both do the
   same cleaning and keep the same examples (it tokenizes the rendered text and builds no
@@ -167,81 +166,6 @@ def load_tokenizer(name: str):
 # the SDK path
 
 
-def pretokenized_dataset(examples: list[dict[str, Any]], tokenizer: Any, assistant_only_loss: bool,
-                         chunk: int = 1024) -> Any:
-    from verticalize.data.sources import gc_paused
-
-    return gc_paused(_pretokenized_dataset)(examples, tokenizer, assistant_only_loss, chunk)
-
-
-def _pretokenized_dataset(examples: list[dict[str, Any]], tokenizer: Any, assistant_only_loss: bool,
-                          chunk: int = 1024) -> Any:
-    """PROPOSED for ``train_sft``: tokenize the chat examples in batches of ``chunk`` with the same
-    ``apply_chat_template`` call TRL makes per example, and build TRL's ``labels`` (-100 outside the
-    assistant masks), so the SFTTrainer finds an already-processed dataset and only packs it.
-    Same input_ids and labels as TRL's own per-example preparation (checked in this benchmark).
-    Runs with the garbage collector paused (``verticalize.data.sources.gc_paused``): ~20% faster.
-    The trainer then needs ``assistant_only_loss=False`` in its SFTConfig (the labels already carry
-    the masking; TRL refuses assistant_only_loss on a non-conversational, i.e. tokenized, dataset)."""
-    from datasets import Dataset
-
-    convs = [ex["messages"] for ex in examples if "messages" in ex]
-    input_ids: list[list[int]] = []
-    labels: list[list[int]] = []
-    for i in range(0, len(convs), chunk):
-        out = tokenizer.apply_chat_template(convs[i: i + chunk], tokenize=True, return_dict=True,
-                                            return_assistant_tokens_mask=assistant_only_loss)
-        ids = out["input_ids"]
-        input_ids += ids
-        if assistant_only_loss:
-            for seq, mask in zip(ids, out["assistant_masks"]):
-                if 1 not in mask:
-                    raise ValueError("an example has no assistant tokens: the chat template's {% generation %} "
-                                     "markers do not cover its assistant turn")
-                labels.append([t if m else -100 for t, m in zip(seq, mask)])
-        else:
-            labels += ids
-    return Dataset.from_dict({"input_ids": input_ids, "labels": labels})
-
-
-def _fast_pretokenized_dataset(examples: list[dict[str, Any]], tokenizer: Any, assistant_only_loss: bool,
-                               chunk: int = 1024) -> Any:
-    """``--fast-masks``: as above, minus transformers' per-token Python loop for the assistant mask:
-    render with transformers' ``render_jinja_template`` (an internal helper: it returns the
-    ``{% generation %}`` character spans), encode with the Rust tokenizer, and find each span's
-    token range by bisecting the (monotonic) token offsets. Checked equal to TRL's output here."""
-    import bisect
-
-    from datasets import Dataset
-    from transformers.utils.chat_template_utils import render_jinja_template
-
-    convs = [ex["messages"] for ex in examples if "messages" in ex]
-    backend = tokenizer.backend_tokenizer
-    input_ids: list[list[int]] = []
-    labels: list[list[int]] = []
-    for i in range(0, len(convs), chunk):
-        texts, spans = render_jinja_template(conversations=convs[i: i + chunk], chat_template=tokenizer.chat_template,
-                                             return_assistant_tokens_mask=assistant_only_loss,
-                                             **tokenizer.special_tokens_map)
-        for enc, gen in zip(backend.encode_batch(texts, add_special_tokens=False), spans):
-            ids = enc.ids
-            input_ids.append(ids)
-            if not assistant_only_loss:
-                labels.append(ids)
-                continue
-            offsets = enc.offsets
-            starts = [o[0] for o in offsets]
-            ends = [o[1] for o in offsets]
-            lab = [-100] * len(ids)
-            for s0, s1 in gen:  # tokens overlapping [s0, s1): end > s0 and start < s1
-                a, b = bisect.bisect_right(ends, s0), bisect.bisect_left(starts, s1)
-                lab[a:b] = ids[a:b]
-            if lab.count(-100) == len(lab):
-                raise ValueError("an example has no assistant tokens")
-            labels.append(lab)
-    return Dataset.from_dict({"input_ids": input_ids, "labels": labels})
-
-
 def warm_up(model: Any, tokenizer: Any, max_length: int, work: Path) -> float:
     """Run the data build on 200 rows and build one SFTTrainer on 16: imports and one-time setup stay
     out of the timed runs."""
@@ -264,39 +188,38 @@ def warm_up(model: Any, tokenizer: Any, max_length: int, work: Path) -> float:
 
 
 def run_sdk(domain_path: Path, general_path: Path, model: Any, tokenizer: Any, model_name: str,
-            max_length: int, work: Path, num_proc: int | None, proposed: bool = False,
-            fast_masks: bool = False) -> dict[str, Any]:
+            max_length: int, work: Path, num_proc: int | None, trl_prep: bool = False) -> dict[str, Any]:
+    """The SDK's data path. ``trl_prep``: the chats go to TRL as conversations and TRL tokenizes them
+    one example at a time (what train_sft did before it pre-tokenized; the reference for equality)."""
     from datasets import Dataset
 
     from verticalize.data.pipeline import build_training_data
     from verticalize.models.templates import has_generation_markers
     from verticalize.train import _hf
+    from verticalize.train.tokenize import tokenize_chats
 
     recipe = _recipe(domain_path, general_path, model_name, max_length)
     masks = has_generation_markers(tokenizer.chat_template)
     st = Stages()
     data = build_training_data(recipe)  # load -> convert -> clean -> replay mix
     st.mark("build_training_data (load, convert, clean, mix)")
-    if proposed:
+    convs = [ex["messages"] for ex in data.train if "messages" in ex]  # as train_sft does
+    if not trl_prep:
+        dataset = tokenize_chats(convs, tokenizer, recipe.train.assistant_only_loss and masks)
+        st.mark("train_sft: batched template+tokenize+labels")
         args = _hf.sft_config(recipe.train, str(work / "checkpoints"), _hf.Device("cpu", False),
                               method=recipe.method, has_assistant_masks=False, eos_token=tokenizer.eos_token,
                               dataset_num_proc=num_proc)
-        from verticalize.data.sources import gc_paused
-
-        fn = gc_paused(_fast_pretokenized_dataset) if fast_masks else pretokenized_dataset
-        dataset = fn(data.train, tokenizer, assistant_only_loss=recipe.train.assistant_only_loss and masks)
-        st.mark("batched template+tokenize+labels (proposed" + (", fast masks)" if fast_masks else ")"))
         trainer = _hf.make_sft_trainer(model, tokenizer, dataset, args, None, [])
         st.mark("TRL prepare (pack only)")
     else:
-        rows = [{"messages": ex["messages"]} for ex in data.train if "messages" in ex]  # as train_sft does
-        dataset = Dataset.from_list(rows)
-        st.mark("Dataset.from_list (as train_sft)")
+        dataset = Dataset.from_list([{"messages": c} for c in convs])
+        st.mark("Dataset.from_list")
         args = _hf.sft_config(recipe.train, str(work / "checkpoints"), _hf.Device("cpu", False),
                               method=recipe.method, has_assistant_masks=masks, eos_token=tokenizer.eos_token,
                               dataset_num_proc=num_proc)
         trainer = _hf.make_sft_trainer(model, tokenizer, dataset, args, None, [])
-        st.mark("TRL prepare (template+tokenize+labels+pack)")
+        st.mark("TRL prepare (template+tokenize+labels per example, pack)")
     packed = trainer.train_dataset
     seq_lengths = packed["seq_lengths"]
     row_tokens = [sum(s) for s in seq_lengths]
@@ -305,7 +228,7 @@ def run_sdk(domain_path: Path, general_path: Path, model: Any, tokenizer: Any, m
     return {
         "stages": st.times, "seconds": st.total, "examples": len(dataset), "tokens": sum(row_tokens),
         "rows": len(row_tokens), "row_tokens": row_tokens, "seqs_per_row": [len(s) for s in seq_lengths],
-        "masked": bool(args.assistant_only_loss) or proposed and masks, "report": inner, "packed": packed,
+        "masked": bool(recipe.train.assistant_only_loss and masks), "report": inner, "packed": packed,
     }
 
 
@@ -419,9 +342,8 @@ def main() -> None:
     ap.add_argument("--baseline-n", type=int, default=None,
                     help="time the baseline on the first N rows only and scale to the sdk count (default: all)")
     ap.add_argument("--num-proc", type=int, default=None, help="TRL dataset_num_proc for the sdk paths")
-    ap.add_argument("--no-proposed", action="store_true", help="skip the proposed pre-tokenizing sdk variant")
-    ap.add_argument("--fast-masks", action="store_true",
-                    help="also run the proposed variant with assistant masks from bisected token offsets")
+    ap.add_argument("--no-reference", action="store_true",
+                    help="skip the reference run of TRL's per-example preparation (and the equality check)")
     ap.add_argument("--skip-baseline", action="store_true")
     ap.add_argument("--profile", action="store_true", help="cProfile the sdk path, print the top functions")
     args = ap.parse_args()
@@ -461,7 +383,7 @@ def main() -> None:
         if args.profile:
             prof.disable()
             pstats.Stats(prof).sort_stats("tottime").print_stats(30)
-        _print_stages(f"SDK path as shipped (build_training_data + train_sft's dataset + TRL SFTTrainer prep, "
+        _print_stages(f"SDK path (build_training_data + train_sft's batched tokenization + TRL packing, "
                       f"dataset_num_proc={args.num_proc})", sdk)
         rep = sdk["report"]
         print("  clean/mix report: " + "; ".join(
@@ -472,17 +394,15 @@ def main() -> None:
         sdk_rate = sdk["examples"] / sdk["seconds"]
 
         props: dict[str, dict[str, Any]] = {}
-        variants = [] if args.no_proposed else ["proposed"] + (["proposed, fast masks"] if args.fast_masks else [])
-        for name in variants:
+        if not args.no_reference:
             gc.collect()
             res = run_sdk(domain_path, general_path, model, tokenizer, args.model, args.max_length, tmp_p,
-                          args.num_proc, proposed=True, fast_masks="fast" in name)
-            _print_stages(f"SDK path, {name.upper()} (train_sft pre-tokenizes in batches; TRL only packs)", res)
-            _print_packing(res, args.max_length)
+                          args.num_proc, trl_prep=True)
+            _print_stages("REFERENCE: TRL's own per-example preparation of the same chats", res)
             same = same_packed(sdk["packed"], res["packed"])
-            print(f"  packed rows identical to the shipped path (input_ids, labels, seq_lengths, order): {same}")
+            print(f"  packed rows identical to the SDK path (input_ids, labels, seq_lengths, order): {same}")
             del res["packed"], res["row_tokens"], res["seqs_per_row"]
-            props[name] = res
+            props["TRL per-example prep"] = res
         del sdk["packed"], sdk["row_tokens"], sdk["seqs_per_row"]
         gc.collect()
 
@@ -515,9 +435,7 @@ def main() -> None:
         if speedup is not None:
             print(f"RESULT speedup {speedup:.2f}x (goal >= 3x) {'PASS' if speedup >= 3 else 'FAIL'}")
             for k, r in props.items():
-                ps = r["examples"] / r["seconds"] / base_rate
-                print(f"RESULT speedup, sdk {k} (train_sft pre-tokenization) {ps:.2f}x (goal >= 3x) "
-                      f"{'PASS' if ps >= 3 else 'FAIL'}")
+                print(f"reference: {k} {r['examples'] / r['seconds'] / base_rate:.2f}x the baseline")
         print(f"RESULT packing efficiency {eff:.1%} (goal >= 95%) {'PASS' if eff >= 0.95 else 'FAIL'}")
 
 

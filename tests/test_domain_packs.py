@@ -81,3 +81,19 @@ def test_generator_is_deterministic(pack: str, tmp_path: Path) -> None:
         a = hashlib.sha256((work / f"{split}.jsonl").read_bytes()).hexdigest()
         b = hashlib.sha256((src / f"{split}.jsonl").read_bytes()).hexdigest()
         assert a == b, f"{pack}/{split}.jsonl differs from a fresh generate.py run"
+
+
+def test_legal_corpus_is_reproducible_and_holds_no_eval_article(tmp_path: Path) -> None:
+    """corpus.jsonl (continued pre-training text) comes from corpus.py; eval articles stay out of it."""
+    src = REPO / "domains" / "legal"
+    subprocess.run([sys.executable, str(src / "corpus.py"), "--seed", "0", "--out", str(tmp_path)], check=True,
+                   cwd=src, capture_output=True)
+    assert (tmp_path / "corpus.jsonl").read_bytes() == (src / "corpus.jsonl").read_bytes()
+    docs = [json.loads(line) for line in (src / "corpus.jsonl").read_text("utf-8").splitlines()]
+    assert len(docs) >= 20 and max(len(d["text"]) for d in docs) > 50_000  # long laws: windows, not truncation
+    corpus = "\n".join(d["text"] for d in docs)
+    looked_up = [r["output"] for r in _records("legal", "eval") if r["task"] == "article_lookup"]
+    in_corpus_laws = [t for t in looked_up if t[:30] in corpus]
+    assert looked_up and not in_corpus_laws
+    pack = load_domain("legal")
+    assert pack.corpus and pack.count("corpus") == len(docs)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from verticalize.adapter import Adapter
 from verticalize.errors import (
     DataError,
+    LockError,
     MissingDependencyError,
     ModelLoadError,
     RecipeError,
@@ -42,6 +43,7 @@ __all__ = [
     "MissingDependencyError",
     "ModelLoadError",
     "RunError",
+    "LockError",
     "SandboxError",
     "__version__",
 ]

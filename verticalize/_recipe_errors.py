@@ -15,14 +15,13 @@ __all__ = ["line_index", "problems_of"]
 
 def _model_for_loc(loc: tuple) -> type[BaseModel] | None:
     """The pydantic model that owns the last key of ``loc`` (for closest-name hints)."""
-    from verticalize.recipe import FullSpec, LoraSpec, QLoraSpec, Recipe, SFTSpec
-
-    model: Any = Recipe
+    model: Any = _recipe_cls()
+    tags = _tags()
     for part in loc[:-1]:
-        if isinstance(part, int) or model is None:
+        if isinstance(part, int) or model is None or part in _OUTER_TAGS:
             continue
-        if part in ("lora", "qlora", "full", "sft"):  # discriminated-union tag in the loc
-            model = {"lora": LoraSpec, "qlora": QLoraSpec, "full": FullSpec, "sft": SFTSpec}[part]
+        if part in tags:  # discriminated-union tag in the loc
+            model = tags[part]
             continue
         field = model.model_fields.get(part)
         if field is None:
@@ -30,6 +29,30 @@ def _model_for_loc(loc: tuple) -> type[BaseModel] | None:
         ann = field.annotation
         model = _first_model(ann)
     return model if isinstance(model, type) and issubclass(model, BaseModel) else None
+
+
+_OUTER_TAGS = ("one", "stages")  # recipe.train: one spec, or a list of stages
+
+
+def _recipe_cls() -> Any:
+    from verticalize.recipe import Recipe
+
+    return Recipe
+
+
+def _tags() -> dict[str, Any]:
+    """Discriminated-union tags that pydantic puts in an error's loc, and the model each selects."""
+    from verticalize.recipe import CPTSpec, DPOSpec, FullSpec, LoraSpec, QLoraSpec, SFTSpec
+
+    return {"lora": LoraSpec, "qlora": QLoraSpec, "full": FullSpec, "sft": SFTSpec, "cpt": CPTSpec, "dpo": DPOSpec}
+
+
+def _is_tag(loc: tuple, i: int) -> bool:
+    p = loc[i]
+    if p in _OUTER_TAGS and i > 0 and loc[i - 1] == "train":
+        return True
+    return p in _tags() and i > 0 and (loc[i - 1] in ("method", "train") or isinstance(loc[i - 1], int)
+                                       or loc[i - 1] in _OUTER_TAGS)
 
 
 def _first_model(ann: Any) -> Any:
@@ -46,8 +69,8 @@ def _first_model(ann: Any) -> Any:
 
 def _loc_str(loc: tuple) -> str:
     parts: list[str] = []
-    for p in loc:
-        if p in ("lora", "qlora", "full", "sft") and parts and parts[-1] in ("method", "train"):
+    for i, p in enumerate(loc):
+        if _is_tag(loc, i):
             continue
         parts.append(f"[{p}]" if isinstance(p, int) else str(p))
     return ".".join(parts).replace(".[", "[")
@@ -80,7 +103,7 @@ def line_index(text: str) -> dict[tuple, int]:
 def problems_of(err: ValidationError, lines: dict[tuple, int], source: str | None) -> list[str]:
     problems = []
     for e in err.errors():
-        loc = tuple(p for p in e["loc"] if p not in ("lora", "qlora", "full", "sft") or False)
+        loc = tuple(p for i, p in enumerate(e["loc"]) if not _is_tag(e["loc"], i))
         path = _loc_str(e["loc"])
         where = ""
         if source:

@@ -91,10 +91,34 @@ class Adapter:
     def full(self) -> Adapter:
         return self._with(".full()", method={"kind": "full"})
 
+    def _train(self, kind: str, kw: dict[str, Any]) -> Adapter:
+        last = self._recipe.stages[-1]
+        current = last.model_dump() if last.kind == kind and len(self._recipe.stages) == 1 else {}
+        return self._with(f".{kind}(...)", train={**current, **kw, "kind": kind})
+
     def sft(self, **kw: Any) -> Adapter:
-        """Training keys: epochs, max_steps, lr, batch_size, grad_accum, max_length, packing, ..."""
-        current = self._recipe.train.model_dump() if self._recipe.train.kind == "sft" else {}
-        return self._with(".sft(...)", train={**current, **kw, "kind": "sft"})
+        """Supervised fine-tuning on chat data. Keys: epochs, max_steps, lr, batch_size, grad_accum,
+        max_length, packing, assistant_only_loss, ... (one stage; see :meth:`then` for several)."""
+        return self._train("sft", kw)
+
+    def cpt(self, **kw: Any) -> Adapter:
+        """Continued pre-training on raw text (the pack's corpus, text data). Keys as :meth:`sft` plus
+        overlap (window overlap in tokens) and train_embeddings; lr defaults to 5e-5."""
+        return self._train("cpt", kw)
+
+    def dpo(self, **kw: Any) -> Adapter:
+        """Preference optimisation on preference data (prompt, chosen, rejected). Keys as :meth:`sft`
+        plus beta, loss_type, label_smoothing; lr defaults to 5e-6."""
+        return self._train("dpo", kw)
+
+    def then(self, kind: str, **kw: Any) -> Adapter:
+        """Append a training stage that starts from the previous stage's weights::
+
+            Adapter(base="smollm2-135m").with_domain("legal").cpt(max_steps=50).then("sft", max_steps=100)
+        """
+        stages = self._recipe.to_dict()["train"]
+        stages = stages if isinstance(stages, list) else [stages]
+        return self._with(f".then({kind!r})", train=[*stages, {**kw, "kind": kind}])
 
     def pot(self, enabled: bool = True, **kw: Any) -> Adapter:
         """Program-of-Thoughts: numeric examples are answered by Python programs run in a sandbox."""
@@ -153,7 +177,7 @@ class Adapter:
         resolved = resolve_model(self._recipe.base)
         pot = self._recipe.pot if self._recipe.pot.enabled else None
         stage = run_suites(load_model(resolved), load_tokenizer(resolved), names, self._recipe.eval, pot,
-                           seed=self._recipe.train.seed)
+                           seed=self._recipe.seed)
         return EvalReport({"before": stage})
 
     # ---- value semantics ---------------------------------------------------------------------
@@ -173,7 +197,7 @@ class Adapter:
         if r.replay:
             parts.append(f"replay={r.replay.source}@{r.replay.ratio}")
         parts.append(f"method={r.method.kind}")
-        parts.append(f"train={r.train.kind}")
+        parts.append(f"train={'->'.join(s.kind for s in r.stages)}")
         if r.pot.enabled:
             parts.append("pot")
         if r.eval.suites:

@@ -18,6 +18,7 @@ __all__ = [
     "ModelLoadError",
     "SandboxError",
     "RunError",
+    "LockError",
     "closest",
 ]
 
@@ -76,6 +77,18 @@ class SandboxError(VerticalizeError, RuntimeError):
 
 class RunError(VerticalizeError, RuntimeError):
     """A run directory is missing, incomplete or not a verticalize run."""
+
+
+class LockError(VerticalizeError, RuntimeError):
+    """A recipe lock (``<recipe>.lock.json``) exists and differs from what would train now, or is unreadable.
+
+    ``problems`` lists every mismatch (data file hashes, package versions, recipe keys).
+    """
+
+    def __init__(self, message: str, problems: list[str] | None = None, lock: object = None):
+        self.problems = problems or [message]
+        self.lock = lock
+        super().__init__(message)
 
 
 def closest(name: str, candidates: Iterable[str]) -> str | None:

@@ -29,14 +29,32 @@ def save_figure(fig: Any, path: str | Path) -> Path:
     return path
 
 
-def loss_curve(history: list[dict[str, Any]], path: str | Path, title: str = "training loss") -> Path | None:
-    pts = [(h["step"], float(h["loss"])) for h in history if "loss" in h and "step" in h]
-    if not pts:
-        return None
+def loss_curve(history: list[Any], path: str | Path, title: str = "training loss") -> Path | None:
+    """The loss per optimizer step. ``history``: a Trainer log history, or ``[(stage, history), ...]``
+    for a multi-stage run (stages drawn one after the other, each in its own colour)."""
+    segments = history if history and isinstance(history[0], tuple) else [("", history)]
+    colours = ("#2f6fde", "#e0702f", "#2f9e5a", "#9b4fd1", "#c7364a")
     fig, ax = new_figure((6, 3.6))
-    ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", ms=3, lw=1.5, color="#2f6fde")
-    ax.set_xlabel("optimizer step")
+    offset, drawn = 0, 0
+    for i, (label, hist) in enumerate(segments):
+        pts = [(h["step"], float(h["loss"])) for h in hist if "loss" in h and "step" in h]
+        if not pts:
+            continue
+        ax.plot([offset + p[0] for p in pts], [p[1] for p in pts], marker="o", ms=3, lw=1.5,
+                color=colours[i % len(colours)], label=label or None)
+        if i and offset:
+            ax.axvline(offset, color="#999999", lw=0.8, ls="--")
+        offset += max(p[0] for p in pts)
+        drawn += 1
+    if not drawn:
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
+        return None
+    ax.set_xlabel("optimizer step" + (" (stages in order)" if len(segments) > 1 else ""))
     ax.set_ylabel("loss")
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
+    if len(segments) > 1:
+        ax.legend(fontsize=8)
     return save_figure(fig, path)

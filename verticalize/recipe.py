@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator
 
 from verticalize._recipe_errors import line_index, problems_of
 from verticalize.errors import RecipeError
@@ -28,6 +28,8 @@ __all__ = [
     "QLoraSpec",
     "FullSpec",
     "SFTSpec",
+    "CPTSpec",
+    "DPOSpec",
     "PotSpec",
     "GenerationSpec",
     "EvalSpec",
@@ -136,32 +138,67 @@ class FullSpec(_Spec):
 Method = Annotated[Union[LoraSpec, QLoraSpec, FullSpec], Field(discriminator="kind")]
 
 
-class SFTSpec(_Spec):
-    """Supervised fine-tuning through TRL's SFTTrainer."""
+class _TrainSpec(_Spec):
+    """Optimisation keys every training kind shares (kind first, so it leads in YAML)."""
 
-    kind: Literal["sft"] = "sft"
+    kind: str
     epochs: float = Field(1.0, gt=0)
     max_steps: int | None = Field(None, ge=1, description="Overrides epochs when set.")
     lr: float = Field(2e-4, gt=0, description="Peak learning rate.")
     batch_size: int = Field(4, ge=1, description="Per-device batch size.")
     grad_accum: int = Field(4, ge=1, description="Gradient accumulation steps.")
     max_length: int = Field(2048, ge=8, description="Token length of one training sequence.")
-    packing: Literal["auto"] | bool = Field(
-        "auto", description="Pack examples into full sequences (padding-free BFD); auto: on GPUs, off on CPU."
-    )
-    assistant_only_loss: bool = Field(True, description="Train only on assistant tokens.")
     scheduler: Literal["cosine", "linear", "constant", "constant_with_warmup"] = "cosine"
     warmup_ratio: float = Field(0.03, ge=0.0, lt=1.0)
     weight_decay: float = Field(0.0, ge=0.0)
     max_grad_norm: float = Field(1.0, gt=0)
     seed: int = 42
-    save_steps: int = Field(200, ge=1, description="Checkpoint every this many optimizer steps.")
+    save_steps: int = Field(200, ge=1, description="Checkpoint every this many optimizer steps (resume point).")
     logging_steps: int = Field(5, ge=1)
     precision: Literal["auto", "fp32", "bf16", "fp16"] = Field("auto", description="auto: bf16 on capable GPUs, fp32 on CPU.")
     gradient_checkpointing: Literal["auto"] | bool = Field("auto", description="auto: on for GPUs, off on CPU.")
 
 
-Train = Annotated[Union[SFTSpec], Field(discriminator="kind")]
+class SFTSpec(_TrainSpec):
+    """Supervised fine-tuning through TRL's SFTTrainer, on the chat examples of the data."""
+
+    kind: Literal["sft"] = "sft"
+    packing: Literal["auto"] | bool = Field(
+        "auto", description="Pack examples into full sequences (padding-free BFD); auto: on GPUs, off on CPU."
+    )
+    assistant_only_loss: bool = Field(True, description="Train only on assistant tokens.")
+
+
+class CPTSpec(_TrainSpec):
+    """Continued pre-training on raw text (the pack's corpus and text-format data): long documents are
+    cut into overlapping windows, never truncated."""
+
+    kind: Literal["cpt"] = "cpt"
+    lr: float = Field(5e-5, gt=0, description="Peak learning rate (lower than SFT: CPT moves the whole distribution).")
+    max_length: int = Field(1024, ge=8, description="Window length in tokens.")
+    overlap: int = Field(128, ge=0, description="Tokens shared by consecutive windows of one document (context only).")
+    packing: Literal["auto"] | bool = Field(
+        "auto", description="Pack windows into full rows; auto: padding-free BFD on GPUs, grouped rows on CPU."
+    )
+    train_embeddings: bool = Field(
+        False, description="Also train embed_tokens and lm_head (LoRA/QLoRA: as modules_to_save) for new vocabulary use."
+    )
+
+
+class DPOSpec(_TrainSpec):
+    """Direct preference optimisation through TRL's DPOTrainer, on the preference examples of the data."""
+
+    kind: Literal["dpo"] = "dpo"
+    lr: float = Field(5e-6, gt=0, description="Peak learning rate (DPO wants it low; LoRA runs often use 5e-5).")
+    max_length: int = Field(1024, ge=8, description="Token length of prompt + response.")
+    beta: float = Field(0.1, gt=0, description="Strength of the pull towards the reference model.")
+    loss_type: Literal["sigmoid", "ipo", "hinge", "robust", "apo_zero", "apo_down", "sppo_hard", "nca_pair"] = Field(
+        "sigmoid", description="sigmoid: the DPO paper's loss; ipo, hinge, robust ... are TRL's variants."
+    )
+    label_smoothing: float = Field(0.0, ge=0.0, lt=0.5, description="cDPO / robust DPO: assumed label noise.")
+
+
+TrainKind = Annotated[Union[SFTSpec, CPTSpec, DPOSpec], Field(discriminator="kind")]
 
 
 class PotSpec(_Spec):
@@ -203,7 +240,14 @@ class Recipe(_Spec):
     clean: CleanSpec = Field(default_factory=CleanSpec)
     replay: ReplaySpec | None = Field(None, description="None: no general data mixed in.")
     method: Method = Field(default_factory=LoraSpec)
-    train: Train = Field(default_factory=SFTSpec)
+    train: Annotated[
+        Union[Annotated[TrainKind, Tag("one")], Annotated[list[TrainKind], Field(min_length=1), Tag("stages")]],
+        Discriminator(lambda v: "stages" if isinstance(v, list) else "one"),
+    ] = Field(
+        default_factory=SFTSpec,
+        description="One training kind (sft | cpt | dpo), or a list of stages run in order, each starting from the "
+        "previous stage's weights.",
+    )
     pot: PotSpec = Field(default_factory=PotSpec)
     eval: EvalSpec = Field(default_factory=EvalSpec)
     output_dir: str | None = Field(None, description="Run dir; None: runs/<domain>-<base>-<time>.")
@@ -230,9 +274,21 @@ class Recipe(_Spec):
     @field_validator("train", mode="before")
     @classmethod
     def _train_default_kind(cls, v: Any) -> Any:
-        if isinstance(v, str):
-            return {"kind": v}
-        return {"kind": "sft", **v} if isinstance(v, dict) and "kind" not in v else v
+        def one(x: Any) -> Any:
+            if isinstance(x, str):
+                return {"kind": x}
+            return {"kind": "sft", **x} if isinstance(x, dict) and "kind" not in x else x
+
+        return [one(x) for x in v] if isinstance(v, list) else one(v)
+
+    @property
+    def stages(self) -> list[SFTSpec | CPTSpec | DPOSpec]:
+        """The training stages in order (one for a single ``train`` mapping)."""
+        return list(self.train) if isinstance(self.train, list) else [self.train]
+
+    @property
+    def seed(self) -> int:
+        return self.stages[0].seed
 
     @field_validator("replay", mode="before")
     @classmethod
@@ -326,11 +382,11 @@ def apply_overrides(data: dict[str, Any], overrides: list[str] | None) -> dict[s
 
 
 def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Recipe:
-    data, text = read_recipe_text(path)
-    if not isinstance(data, dict):
-        raise RecipeError(f"{path}: a recipe must be a mapping of keys, got {type(data).__name__}")
-    data = apply_overrides(data, overrides)
-    return parse_recipe(data, source=str(path), text=text)
+    """Read a recipe file (following its ``extends:`` chain, see verticalize.overlay), apply ``--set``
+    overrides, validate; every problem names the file and line (or ``--set``) that set the bad value."""
+    from verticalize.overlay import read_overlay
+
+    return read_overlay(path).with_overrides(overrides).parse()
 
 
 def recipe_json_schema() -> dict[str, Any]:

@@ -42,6 +42,8 @@ class DomainPack:
     pot: bool = False
     train: tuple[dict[str, Any], ...] = ()
     eval: tuple[dict[str, Any], ...] = ()
+    corpus: tuple[dict[str, Any], ...] = ()      # raw text for continued pre-training
+    preference: tuple[dict[str, Any], ...] = ()  # preference pairs for DPO
     suites: tuple[str, ...] = ()
     tasks: tuple[dict[str, Any], ...] = ()
     provenance: tuple[dict[str, Any], ...] = ()
@@ -53,7 +55,7 @@ class DomainPack:
 
     def count(self, split: str) -> int:
         n = 0
-        for src in self.train if split == "train" else self.eval:
+        for src in getattr(self, split):
             p = self.dir / src["path"]
             if p.suffix == ".jsonl" and p.is_file():
                 with p.open("rb") as fh:
@@ -61,8 +63,8 @@ class DomainPack:
         return n
 
 
-_PACK_KEYS = {"suite", "name", "description", "languages", "system_prompt", "pot", "train", "eval", "suites", "tasks",
-              "provenance"}
+_PACK_KEYS = {"suite", "name", "description", "languages", "system_prompt", "pot", "train", "eval", "corpus",
+              "preference", "suites", "tasks", "provenance"}
 
 
 def _pack_dirs() -> dict[str, Path]:
@@ -110,6 +112,7 @@ def load_domain(name_or_path: str | Path) -> DomainPack:
         name=str(raw.get("name", d.name)), dir=d, description=str(raw.get("description", "")),
         languages=tuple(raw.get("languages") or ("en",)), system_prompt=dict(sp), pot=bool(raw.get("pot", False)),
         train=tuple(raw.get("train") or ()), eval=tuple(raw.get("eval") or ()),
+        corpus=tuple(raw.get("corpus") or ()), preference=tuple(raw.get("preference") or ()),
         suites=tuple(raw.get("suites") or ()), tasks=tuple(raw.get("tasks") or ()),
         provenance=tuple(raw.get("provenance") or ()),
     )

@@ -1,16 +1,22 @@
-"""execute(recipe) -> Run: resolve, load, build data, evaluate before, train, evaluate after.
+"""execute(recipe) -> Run: resolve, load, build data, evaluate before, train each stage, evaluate after.
 
 The run dir is written under ``<output_dir>.incomplete`` and renamed to ``<output_dir>`` only
-when everything succeeded, so a crash never leaves a dir that looks complete.
+when everything succeeded, so a crash never leaves a dir that looks complete. A crash during
+training keeps the ``.incomplete`` dir with its checkpoints: ``execute(..., resume=True)``
+(``verticalize train --resume RUN_DIR``) continues from the last complete checkpoint.
 
 Layout of a finished run::
 
     recipe.yaml       the resolved recipe (every key)
     manifest.json     versions, device, data sources with sha256, cleaning counts, timings, metrics
-    train_log.jsonl   one line per logging step
-    loss.png          the loss curve
+    train_log.jsonl   one line per logging step (one-stage runs; else in each stage dir)
+    loss.png          the loss curve (every stage)
     adapter/          a standard PEFT dir (LoRA/QLoRA) -- or model/ for full fine-tuning
+    stages/NN-kind/   multi-stage runs: each stage's train_log.jsonl, loss.png, weights, stage.json
     eval/             report.json, report.md, report.png (when the recipe has eval suites)
+
+Under ``torchrun`` / ``accelerate launch`` every rank builds the data and trains; only rank 0
+writes the run dir, evaluates and renames it.
 """
 
 from __future__ import annotations
@@ -26,8 +32,9 @@ from typing import Any
 
 from verticalize.errors import RunError
 from verticalize.recipe import Recipe, load_recipe
+from verticalize.runs import Run
 
-__all__ = ["Run", "execute", "default_output_dir"]
+__all__ = ["Run", "execute", "resume", "default_output_dir"]
 
 _PACKAGES = ("verticalize", "torch", "transformers", "peft", "trl", "datasets", "accelerate", "bitsandbytes",
              "evaluate", "pydantic")
@@ -57,102 +64,235 @@ def _write_json(path: Path, data: Any) -> None:
     os.replace(tmp, path)
 
 
-def _say(msg: str, quiet: bool) -> None:
-    if not quiet:
-        print(msg, flush=True)
+def _rank() -> tuple[int, int]:
+    """(rank, world size) from the launcher's environment (torchrun and accelerate set both)."""
+    return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
 
 
-def execute(recipe: Recipe, output_dir: str | Path | None = None, *, quiet: bool = False) -> Run:
+class _Writer:
+    """Writes only on rank 0; every other rank's writes are no-ops."""
+
+    def __init__(self, work: Path, main: bool, quiet: bool):
+        self.work, self.main, self.quiet = work, main, quiet
+
+    def say(self, msg: str) -> None:
+        if self.main and not self.quiet:
+            print(msg, flush=True)
+
+    def json(self, name: str | Path, data: Any) -> None:
+        if self.main:
+            _write_json(self.work / name, data)
+
+
+def _stage_dirs(recipe: Recipe, work: Path) -> list[Path]:
+    specs = recipe.stages
+    if len(specs) == 1:
+        return [work]
+    return [work / "stages" / f"{i + 1:02d}-{s.kind}" for i, s in enumerate(specs)]
+
+
+def execute(recipe: Recipe, output_dir: str | Path | None = None, *, quiet: bool = False,
+            resume: bool = False) -> Run:
+    """Run a recipe end to end; ``resume``: continue the crashed run at ``output_dir``."""
+    rank, world = _rank()
+    main = rank == 0
+    if world > 1 and not (output_dir or recipe.output_dir):
+        raise RunError("a multi-process run needs a fixed run dir (every rank must agree on it): pass --output-dir "
+                       "or set output_dir: in the recipe")
+    final = Path(output_dir or recipe.output_dir or default_output_dir(recipe))
+    work = final.with_name(final.name + ".incomplete")
+    if resume:
+        recipe = _resumable(final, work)
+    else:
+        if final.exists():
+            raise RunError(f"run dir {final} already exists; choose another output_dir (or remove it)")
+        if work.exists() and main:
+            raise RunError(f"an unfinished run is at {work}: continue it with `verticalize train --resume {final}` "
+                           "(or remove that dir to start over)")
+        recipe = recipe.model_copy(update={"output_dir": str(final)})
+        if main:
+            work.mkdir(parents=True)
+            recipe.to_yaml(work / "recipe.yaml")
+    out = _Writer(work, main, quiet)
+    try:
+        return _execute(recipe, final, work, out, resume, world)
+    except BaseException:
+        if main and not resume and _nothing_trained(work):  # nothing of value yet: leave no dir behind
+            shutil.rmtree(work, ignore_errors=True)
+        raise
+
+
+def resume(run_dir: str | Path, *, quiet: bool = False) -> Run:
+    """Continue a crashed run (``RUN_DIR`` or ``RUN_DIR.incomplete``) from its last complete checkpoint,
+    with the recipe it was started with."""
+    p = Path(run_dir)
+    final = p.with_name(p.name[: -len(".incomplete")]) if p.name.endswith(".incomplete") else p
+    work = final.with_name(final.name + ".incomplete")
+    return execute(_resumable(final, work), final, quiet=quiet, resume=True)
+
+
+def _nothing_trained(work: Path) -> bool:
+    """True while no stage has started training (no checkpoint, no log): nothing of value to keep."""
+    if not work.is_dir():
+        return True
+    return not any(work.rglob("checkpoint-*")) and not any(work.rglob("train_log.jsonl"))
+
+
+def _resumable(final: Path, work: Path) -> Recipe:
+    if not work.is_dir():
+        if (final / "manifest.json").is_file():
+            raise RunError(f"{final} is a finished run: nothing to resume")
+        raise RunError(f"nothing to resume: {work} does not exist")
+    if not (work / "recipe.yaml").is_file():
+        raise RunError(f"{work} has no recipe.yaml: not a verticalize run dir")
+    return load_recipe(work / "recipe.yaml")
+
+
+def _execute(recipe: Recipe, final: Path, work: Path, out: _Writer, resume: bool, world: int) -> Run:
     from verticalize.data.pipeline import build_training_data
     from verticalize.models import load_model, load_tokenizer, lora_targets, resolve_model
     from verticalize.train import _hf
-    from verticalize.train.progress import ProgressLog
-    from verticalize.train.sft import train_sft
 
-    final = Path(output_dir or recipe.output_dir or default_output_dir(recipe))
-    if final.exists():
-        raise RunError(f"run dir {final} already exists; choose another output_dir (or remove it)")
-    work = final.with_name(final.name + ".incomplete")
-    if work.exists():
-        shutil.rmtree(work)
-    work.mkdir(parents=True)
-    recipe = recipe.model_copy(update={"output_dir": str(final)})
-    recipe.to_yaml(work / "recipe.yaml")
     t_start = time.perf_counter()
     timings: dict[str, float] = {}
+    old = json.loads((work / "manifest.json").read_text("utf-8")) if resume and (work / "manifest.json").is_file() else {}
     manifest: dict[str, Any] = {
-        "status": "running", "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "status": "running", "started": old.get("started") or datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "recipe_sha256": recipe.fingerprint(), "versions": _versions(),
-        "python": platform.python_version(), "platform": platform.platform(),
+        "python": platform.python_version(), "platform": platform.platform(), "world_size": world,
     }
-    _write_json(work / "manifest.json", manifest)
-
-    try:  # everything before training: on failure nothing of value exists, so leave no dir behind
-        t = time.perf_counter()
-        resolved = resolve_model(recipe.base)
-        dev = _hf.detect_device()
-        manifest["device"] = {"kind": dev.kind, "bf16": dev.bf16, "count": dev.count}
-        manifest["base"] = {"name": resolved.name, "source": resolved.source, "location": resolved.location}
-        _say(f"[verticalize] base {resolved.name} ({resolved.source}) on {dev.kind}", quiet)
-        tokenizer = load_tokenizer(resolved)
-        timings["load_tokenizer"] = time.perf_counter() - t
-
-        t = time.perf_counter()
-        data = build_training_data(recipe, length=lambda ex: _n_tokens(tokenizer, ex))
-        manifest["data"] = data.report
-        timings["build_data"] = time.perf_counter() - t
-        _say(f"[verticalize] {len(data.train)} training examples", quiet)
-        _write_json(work / "manifest.json", manifest)
-
-        t = time.perf_counter()
-        dtype = _hf.model_dtype(recipe.base.dtype, recipe.train, dev)
-        qconf = _hf.quantization_config(recipe.method, dev, dtype)
-        model = load_model(resolved, dtype=dtype, quantization_config=qconf,
-                           device_map={"": 0} if (qconf is not None and dev.kind == "cuda") else None)
-        timings["load_model"] = time.perf_counter() - t
-    except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
-        raise
-
-    stages: dict[str, Any] = {}
-    ev = recipe.eval
-    if ev.suites and "before" in ev.when:
-        t = time.perf_counter()
-        _say(f"[verticalize] evaluating the base on {', '.join(ev.suites)}", quiet)
-        stages["before"] = _eval(model, tokenizer, recipe)
-        timings["eval_before"] = time.perf_counter() - t
+    if resume:
+        manifest["resumed"] = [*old.get("resumed", []), datetime.now(timezone.utc).isoformat(timespec="seconds")]
+    out.json("manifest.json", manifest)
 
     t = time.perf_counter()
-    progress = ProgressLog(work / "train_log.jsonl", show=not quiet, desc=f"{recipe.train.kind}:{recipe.method.kind}")
-    result = train_sft(recipe, model, tokenizer, data.train, work, lora_targets(resolved), dev, [progress])
-    timings["train"] = time.perf_counter() - t
-    step_times = progress.step_times[1:] or progress.step_times
-    result["metrics"]["mean_step_seconds"] = round(sum(step_times) / len(step_times), 4) if step_times else None
-    trained = result["model"]
-    dest = work / ("model" if result["full"] else "adapter")
-    trained.save_pretrained(dest)
-    tokenizer.save_pretrained(dest)
+    resolved = resolve_model(recipe.base)
+    dev = _hf.detect_device()
+    manifest["device"] = {"kind": dev.kind, "bf16": dev.bf16, "count": dev.count}
+    manifest["base"] = {"name": resolved.name, "source": resolved.source, "location": resolved.location}
+    out.say(f"[verticalize] base {resolved.name} ({resolved.source}) on {dev.kind}"
+            + (f", {world} processes" if world > 1 else ""))
+    tokenizer = load_tokenizer(resolved)
+    timings["load_tokenizer"] = time.perf_counter() - t
 
+    t = time.perf_counter()
+    specs = recipe.stages
+    length = lambda ex: _n_tokens(tokenizer, ex)  # noqa: E731
+    datas = [build_training_data(recipe, length=length, kind=s.kind) for s in specs]
+    for s, d in zip(specs, datas):
+        out.say(f"[verticalize] {s.kind}: {len(d.train)} training examples")
+    manifest["data"] = datas[-1].report if len(specs) == 1 else {"stages": [d.report for d in datas]}
+    timings["build_data"] = time.perf_counter() - t
+    if resume and old.get("data_sha256") and old["data_sha256"] != _data_sha(datas):
+        raise RunError(f"cannot resume {final}: the training data differ from the crashed run's "
+                       f"(data {old['data_sha256'][:12]} then, {_data_sha(datas)[:12]} now); a data file changed")
+    manifest["data_sha256"] = _data_sha(datas)
+    out.json("manifest.json", manifest)
+
+    t = time.perf_counter()
+    dtype = _hf.model_dtype(recipe.base.dtype, specs[0], dev)
+    qconf = _hf.quantization_config(recipe.method, dev, dtype)
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    model = load_model(resolved, dtype=dtype, quantization_config=qconf,
+                       device_map={"": local} if (qconf is not None and dev.kind == "cuda") else None)
+    timings["load_model"] = time.perf_counter() - t
+
+    ev = recipe.eval
+    evals: dict[str, Any] = {}
+    if ev.suites and "before" in ev.when and out.main:
+        cached = work / "eval_before.json"
+        if resume and cached.is_file():
+            evals["before"] = json.loads(cached.read_text("utf-8"))
+        else:
+            t = time.perf_counter()
+            out.say(f"[verticalize] evaluating the base on {', '.join(ev.suites)}")
+            evals["before"] = _eval(model, tokenizer, recipe)
+            timings["eval_before"] = time.perf_counter() - t
+            out.json("eval_before.json", evals["before"])
+
+    from verticalize.train.stages import run_stages
+
+    t = time.perf_counter()
+    model, stage_results = run_stages(recipe, model, resolved, tokenizer, [d.train for d in datas],
+                                      _stage_dirs(recipe, work), dev, lora_targets(resolved), out, resume)
+    timings["train"] = time.perf_counter() - t
+    metrics = dict(stage_results[-1]["metrics"])
+    if len(specs) > 1:
+        manifest["stages"] = [{"kind": s.kind, "dir": str(d.relative_to(work)), "metrics": r["metrics"]}
+                              for s, d, r in zip(specs, _stage_dirs(recipe, work), stage_results)]
+    trainer = stage_results[-1].get("trainer")
+    dest = work / ("model" if recipe.method.kind == "full" else "adapter")
+    from verticalize.train.stages import save_weights
+
+    save_weights(model, trainer, dest, out.main)
+    if out.main:
+        _save_final(recipe, tokenizer, work, dest, stage_results)
+        if ev.suites and "after" in ev.when:
+            t = time.perf_counter()
+            out.say(f"[verticalize] evaluating the adapted model on {', '.join(ev.suites)}")
+            if _sharded(trainer):  # FSDP / ZeRO-3 weights live across ranks: score the saved ones on rank 0
+                model = _reload(recipe, resolved, dest)
+            evals["after"] = _eval(model, tokenizer, recipe)
+            timings["eval_after"] = time.perf_counter() - t
+        if evals:
+            from verticalize.evals import EvalReport
+
+            EvalReport(evals, meta={"recipe_sha256": recipe.fingerprint()}).save(work / "eval")
+        for d in _stage_dirs(recipe, work):
+            shutil.rmtree(d / "checkpoints", ignore_errors=True)
+        (work / "eval_before.json").unlink(missing_ok=True)
+        timings["total"] = time.perf_counter() - t_start
+        manifest.update(status="complete", finished=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                        timings={k: round(v, 3) for k, v in timings.items()}, metrics=metrics,
+                        artifact="model" if recipe.method.kind == "full" else "adapter")
+        out.json("manifest.json", manifest)
+        os.replace(work, final)
+    _barrier(world)
+    return Run(final)
+
+
+def _save_final(recipe: Recipe, tokenizer: Any, work: Path, dest: Path, results: list[dict[str, Any]]) -> None:
     from verticalize.plots import loss_curve
 
-    loss_curve(result["log_history"], work / "loss.png", title=f"{recipe.domain or 'custom'} {recipe.method.kind} loss")
-    if ev.suites and "after" in ev.when:
-        t = time.perf_counter()
-        _say(f"[verticalize] evaluating the adapted model on {', '.join(ev.suites)}", quiet)
-        stages["after"] = _eval(trained, tokenizer, recipe)
-        timings["eval_after"] = time.perf_counter() - t
-    if stages:
-        from verticalize.evals import EvalReport
+    tokenizer.save_pretrained(dest)
+    title = f"{recipe.domain or 'custom'} {'+'.join(s.kind for s in recipe.stages)} {recipe.method.kind} loss"
+    loss_curve([(s.kind, r["log_history"]) for s, r in zip(recipe.stages, results)], work / "loss.png", title=title)
 
-        EvalReport(stages, meta={"recipe_sha256": recipe.fingerprint()}).save(work / "eval")
-    shutil.rmtree(work / "checkpoints", ignore_errors=True)
-    timings["total"] = time.perf_counter() - t_start
-    manifest.update(status="complete", finished=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                    timings={k: round(v, 3) for k, v in timings.items()}, metrics=result["metrics"],
-                    artifact=dest.name)
-    _write_json(work / "manifest.json", manifest)
-    os.replace(work, final)
-    return Run(final)
+
+def _sharded(trainer: Any) -> bool:
+    return bool(trainer is not None and (getattr(trainer, "is_fsdp_enabled", False)
+                                         or getattr(trainer, "is_deepspeed_enabled", False)))
+
+
+def _reload(recipe: Recipe, resolved: Any, dest: Path) -> Any:
+    from verticalize.models import load_model
+
+    if recipe.method.kind == "full":
+        from transformers import AutoModelForCausalLM
+
+        return AutoModelForCausalLM.from_pretrained(dest)
+    from peft import PeftModel
+
+    return PeftModel.from_pretrained(load_model(resolved), str(dest))
+
+
+def _barrier(world: int) -> None:
+    """Non-zero ranks wait until rank 0 has written and renamed the run dir."""
+    if world <= 1:
+        return
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+
+
+def _data_sha(datas: list[Any]) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    for d in datas:
+        h.update(json.dumps(d.train, sort_keys=True, ensure_ascii=False, default=str).encode("utf-8"))
+    return h.hexdigest()
 
 
 def _n_tokens(tokenizer: Any, ex: dict[str, Any]) -> int:
@@ -167,136 +307,6 @@ def _eval(model: Any, tokenizer: Any, recipe: Recipe) -> dict[str, Any]:
     was_training = model.training
     try:
         return run_suites(model, tokenizer, list(recipe.eval.suites), recipe.eval, recipe.pot if recipe.pot.enabled
-                          else None, seed=recipe.train.seed)
+                          else None, seed=recipe.seed)
     finally:
         model.train(was_training)
-
-
-class Run:
-    """A finished run dir: its recipe, manifest, metrics and trained weights."""
-
-    def __init__(self, output_dir: str | Path):
-        self.output_dir = Path(output_dir)
-        mpath = self.output_dir / "manifest.json"
-        if not mpath.is_file():
-            inc = self.output_dir.with_name(self.output_dir.name + ".incomplete")
-            hint = f" (an unfinished run is at {inc})" if inc.exists() else ""
-            raise RunError(f"{self.output_dir} is not a finished verticalize run (no manifest.json){hint}")
-        self.manifest: dict[str, Any] = json.loads(mpath.read_text(encoding="utf-8"))
-        if self.manifest.get("status") != "complete":
-            raise RunError(f"{self.output_dir}: run status is {self.manifest.get('status')!r}, not complete")
-        self.recipe: Recipe = load_recipe(self.output_dir / "recipe.yaml")
-        self._loaded: tuple[Any, Any] | None = None
-
-    @property
-    def metrics(self) -> dict[str, Any]:
-        return self.manifest.get("metrics", {})
-
-    @property
-    def adapter_path(self) -> Path | None:
-        p = self.output_dir / "adapter"
-        return p if p.is_dir() else None
-
-    @property
-    def model_path(self) -> Path:
-        return self.adapter_path or self.output_dir / "model"
-
-    @property
-    def report(self) -> Any:
-        from verticalize.evals import EvalReport
-
-        p = self.output_dir / "eval" / "report.json"
-        return EvalReport.load(p) if p.is_file() else None
-
-    def __repr__(self) -> str:
-        return f"Run({str(self.output_dir)!r}, base={self.recipe.base.model!r}, method={self.recipe.method.kind!r})"
-
-    def _repr_markdown_(self) -> str:
-        m = self.metrics
-        lines = [f"**verticalize run** `{self.output_dir}`", "",
-                 f"- base `{self.recipe.base.model}`, domain `{self.recipe.domain}`, method `{self.recipe.method.kind}`",
-                 f"- steps {m.get('global_step')}, train loss {m.get('train_loss', float('nan')):.4f}, "
-                 f"{self.manifest.get('timings', {}).get('total', 0):.0f} s"]
-        if (self.output_dir / "loss.png").is_file():
-            lines.append(f"\n![loss]({self.output_dir / 'loss.png'})")
-        rep = self.report
-        if rep is not None:
-            lines += ["", rep.to_markdown()]
-        return "\n".join(lines)
-
-    # ---- using the trained model ------------------------------------------------------
-    def load(self) -> tuple[Any, Any]:
-        """(model, tokenizer) of the trained model; cached on this Run."""
-        if self._loaded is None:
-            from verticalize.models import load_model, load_tokenizer, resolve_model
-
-            if self.adapter_path is not None:
-                from peft import PeftModel
-
-                resolved = resolve_model(self.recipe.base)
-                base = load_model(resolved)
-                model = PeftModel.from_pretrained(base, str(self.adapter_path))
-            else:
-                from transformers import AutoModelForCausalLM
-
-                model = AutoModelForCausalLM.from_pretrained(self.output_dir / "model")
-            from transformers import AutoTokenizer
-
-            tok = AutoTokenizer.from_pretrained(self.model_path)
-            model.eval()
-            self._loaded = (model, tok)
-        return self._loaded
-
-    def generate(self, prompts: list[str] | str, system: str | None = None, **gen: Any) -> list[str]:
-        """Answer each prompt with the trained model (chat template applied; greedy by default)."""
-        from verticalize.evals.engine import chat_prompt, generate
-        from verticalize.recipe import GenerationSpec
-
-        if isinstance(prompts, str):
-            prompts = [prompts]
-        model, tok = self.load()
-        if system is None and self.recipe.domain:
-            from verticalize.registry import load_domain
-
-            system = load_domain(self.recipe.domain).system_for("en")
-        texts = []
-        for p in prompts:
-            msgs = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": p}]
-            texts.append(chat_prompt(tok, msgs))
-        spec = self.recipe.eval.generation.model_copy(update=gen) if gen else self.recipe.eval.generation
-        GenerationSpec.model_validate(spec.model_dump())
-        return [o[0] for o in generate(model, tok, texts, spec, self.recipe.eval.batch_size)]
-
-    def evaluate(self, suites: list[str] | None = None, *, before: bool | None = None, save: bool = True) -> Any:
-        """Score the suites on the trained model (and on the base when ``before`` or the recipe asks)."""
-        from verticalize.evals import EvalReport, run_suites
-        from verticalize.models import load_model, load_tokenizer, resolve_model
-
-        ev = self.recipe.eval
-        suites = list(suites or ev.suites or ([self.recipe.domain] if self.recipe.domain else []))
-        if not suites:
-            raise RunError("no suites to evaluate: pass suites=[...] or set eval.suites in the recipe")
-        pot = self.recipe.pot if self.recipe.pot.enabled else None
-        stages: dict[str, Any] = {}
-        if before if before is not None else "before" in ev.when:
-            resolved = resolve_model(self.recipe.base)
-            stages["before"] = run_suites(load_model(resolved), load_tokenizer(resolved), suites, ev, pot,
-                                          seed=self.recipe.train.seed)
-        model, tok = self.load()
-        stages["after"] = run_suites(model, tok, suites, ev, pot, seed=self.recipe.train.seed)
-        report = EvalReport(stages, meta={"run": str(self.output_dir)})
-        if save:
-            report.save(self.output_dir / "eval")
-        return report
-
-    def export(self, out_dir: str | Path, merge: bool = True) -> Path:
-        """Write a model dir that plain transformers loads (LoRA merged into the base when ``merge``)."""
-        out = Path(out_dir)
-        if out.exists() and any(out.iterdir()):
-            raise RunError(f"export dir {out} is not empty")
-        model, tok = self.load()
-        if merge and self.adapter_path is not None:
-            model = model.merge_and_unload()
-        model.save_pretrained(out)
-        tok.save_pretrained(out)
-        return out

@@ -204,3 +204,25 @@ def test_quality_filter_counts_reasons() -> None:
     assert len(out) == 1 and q["empty_response"] == 1 and q["repetitive"] == 1
     out, _ = clean_examples(ex, CleanSpec(dedup="none", quality=False))
     assert len(out) == 3
+
+
+def test_cleaning_in_forked_workers_equals_the_serial_pass(monkeypatch) -> None:
+    """Above 20k examples the per-example work runs in forked workers: same examples, same counts."""
+    import verticalize.data.parallel as par
+    from verticalize.data.clean import clean_examples
+    from verticalize.recipe import CleanSpec
+
+    exs = []
+    for i in range(21_000):
+        q = f"Question {i % 19_000}: call 13812345678 or mail a{i}@x.com?" if i % 50 == 0 else f"Question {i % 19_000}"
+        a = "ha" * 150 if i % 997 == 0 else ("" if i % 1009 == 0 else f"Answer {i % 19_000}")
+        exs.append({"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": a}]})
+    spec = CleanSpec(pii="redact", dedup="exact", max_length=400)
+    assert par.default_workers(len(exs)) > 1 or (__import__("os").cpu_count() or 1) == 1
+    fast, fast_steps = clean_examples(exs, spec)
+    monkeypatch.setattr(par, "default_workers", lambda n, min_items=0: 1)
+    slow, slow_steps = clean_examples(exs, spec)
+    assert fast == slow and fast_steps == slow_steps
+    counts = {s["step"]: s for s in slow_steps}
+    assert counts["pii_redact"]["changed"] == 420 and counts["quality"]["in"] > counts["quality"]["out"]
+    assert counts["dedup_exact"]["in"] > counts["dedup_exact"]["out"]

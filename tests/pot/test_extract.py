@@ -49,7 +49,7 @@ def test_other_languages_ignored_and_unclosed_fence():
     assert extract_program(f'{FENCE}json\n{{"answer": 1}}\n{FENCE}') is None
     assert extract_program(f"{FENCE}text\nanswer = 3\n{FENCE}") is None
     assert extract_program(f"Sure.\n{FENCE}python\nx = 2\nanswer = x ** 3") == "x = 2\nanswer = x ** 3\n"
-    assert extract_program(f"~~~python\nanswer = 5\n~~~") == "answer = 5\n"
+    assert extract_program("~~~python\nanswer = 5\n~~~") == "answer = 5\n"
 
 
 def test_print_answer_program():

@@ -69,18 +69,39 @@ def validate(recipes: tuple[str, ...], overrides: tuple[str, ...]) -> None:
 
 
 @cli.command()
-@click.argument("recipe")
+@click.argument("recipe", required=False)
 @_set_option
 @click.option("--output-dir", "-o", type=click.Path(file_okay=False), help="Run dir (default: recipe's output_dir).")
+@click.option("--resume", "resume_dir", type=click.Path(file_okay=False), metavar="RUN_DIR",
+              help="Continue a crashed run from its last complete checkpoint (no RECIPE: its own recipe is used).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
+@click.option("--ignore-lock", is_flag=True, help="Train even if the recipe's <stem>.lock.json does not match.")
 @_friendly
-def train(recipe: str, overrides: tuple[str, ...], output_dir: str | None, quiet: bool) -> None:
-    """Train a recipe (a YAML path or a shipped recipe name); writes a run dir."""
+def train(recipe: str | None, overrides: tuple[str, ...], output_dir: str | None, resume_dir: str | None, quiet: bool,
+          ignore_lock: bool) -> None:
+    """Train a recipe (a YAML path or a shipped recipe name); writes a run dir.
+
+    `verticalize train --resume RUN_DIR` continues a run that was killed (RUN_DIR.incomplete).
+    """
+    from verticalize.errors import RecipeError
     from verticalize.recipe import load_recipe
     from verticalize.registry import find_recipe
-    from verticalize.run import execute
+    from verticalize.run import execute, resume
 
-    r = load_recipe(find_recipe(recipe), list(overrides))
+    if resume_dir is not None:
+        if recipe or overrides or output_dir:
+            raise RecipeError("--resume RUN_DIR continues a run with the recipe it started with: give no RECIPE, "
+                              "--set or --output-dir")
+        _print_result(resume(resume_dir, quiet=quiet))
+        return
+    if recipe is None:
+        raise RecipeError("give a RECIPE to train (a YAML path or a shipped recipe name), or --resume RUN_DIR")
+    path = find_recipe(recipe)
+    r = load_recipe(path, list(overrides))
+    if not ignore_lock:  # a lock beside the recipe pins data, base and versions (verticalize lock)
+        from verticalize.lock import enforce_lock
+
+        enforce_lock(path, r)
     run = execute(r, output_dir, quiet=quiet)
     _print_result(run)
 
@@ -105,6 +126,10 @@ def quickstart(base: str, steps: int | None, output_dir: str | None) -> None:
 
 
 def _print_result(run: Any) -> None:
+    import os
+
+    if os.environ.get("RANK", "0") != "0":  # under torchrun / accelerate: rank 0 speaks for the run
+        return
     rep = run.report
     m = run.metrics
     click.echo("")
@@ -182,13 +207,21 @@ def ls(what: str) -> None:
 @click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
 @click.option("--out", "-o", type=click.Path(file_okay=False), required=False, help="Default: RUN_DIR/export.")
 @click.option("--merge/--no-merge", default=True, show_default=True, help="Merge LoRA weights into the base.")
+@click.option("--quantize", type=click.Choice(["8bit", "4bit"]), default=None,
+              help="Save bitsandbytes-quantized weights (loading them needs bitsandbytes).")
+@click.option("--push-to-hub", "push", metavar="ORG/NAME", default=None, help="Upload the export to the HF hub.")
+@click.option("--public", is_flag=True, help="With --push-to-hub: create a public repo (default private).")
+@click.option("--force", is_flag=True, help="Overwrite a non-empty export dir.")
 @_friendly
-def export(run_dir: str, out: str | None, merge: bool) -> None:
-    """Write a model dir that plain transformers loads."""
+def export(run_dir: str, out: str | None, merge: bool, quantize: str | None, push: str | None, public: bool,
+           force: bool) -> None:
+    """Write a model dir that plain transformers loads (safetensors, tokenizer, chat template,
+    generation config)."""
     from verticalize.run import Run
 
-    dest = Run(run_dir).export(out or str(Path(run_dir) / "export"), merge=merge)
-    click.echo(f"exported to {dest}")
+    dest = Run(run_dir).export(out or str(Path(run_dir) / "export"), merge=merge, quantize=quantize,
+                               push_to_hub=push, private=not public, force=force)
+    click.echo(f"exported to {dest}" + (f" and pushed to {push}" if push else ""))
 
 
 @cli.command()
@@ -198,6 +231,15 @@ def schema(indent: int) -> None:
     from verticalize.recipe import recipe_json_schema
 
     click.echo(json.dumps(recipe_json_schema(), indent=indent))
+
+
+def _register_team_commands() -> None:
+    from verticalize.cli.team import register  # show, lock, diff, init (verticalize/cli/team.py)
+
+    register(cli)
+
+
+_register_team_commands()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 
 from verticalize.data.formats import to_messages
 from verticalize.data.pii import redact_pii
+from verticalize.data.parallel import fork_map
 from verticalize.data.sources import gc_paused
 
 __all__ = ["example_text", "normalise", "clean_examples", "drop_overlap"]
@@ -115,7 +116,6 @@ def _redact(ex: dict[str, Any]) -> dict[str, Any]:
     return _redact_changed(ex)[0]
 
 
-@gc_paused
 def _quality_problem(ex: dict[str, Any], text: str) -> str | None:
     """Why an example is unfit to train on, or None.
 
@@ -128,12 +128,34 @@ def _quality_problem(ex: dict[str, Any], text: str) -> str | None:
     if msgs and msgs[-1]["role"] == "assistant" and not msgs[-1]["content"].strip():
         return "empty_response"
     if len(text) >= 200:  # degenerate repetition: few distinct character 5-grams
-        grams = {text[i: i + 5] for i in range(0, len(text) - 4)}
-        if len(grams) < 0.15 * (len(text) - 4):
+        need = 0.15 * (len(text) - 4)
+        # enough distinct 5-grams in a prefix settle it for the whole text (ordinary text: always)
+        if len({text[i: i + 5] for i in range(0, min(len(text) - 4, int(2 * need) + 1))}) >= need:
+            return None
+        if len({text[i: i + 5] for i in range(0, len(text) - 4)}) < need:
             return "repetitive"
     return None
 
 
+@gc_paused
+def _facts(examples: list[dict[str, Any]], lo: int, hi: int, spec: Any) -> list[tuple[Any, int, str | None, bytes | None]]:
+    """Per example of examples[lo:hi]: (its redacted copy, or None when redaction changed nothing;
+    the length of its text; its quality problem or None; its exact-dedup key)."""
+    out = []
+    for ex in examples[lo:hi]:
+        red = None
+        if spec.pii == "redact":
+            copy, changed = _redact_changed(ex)
+            if changed:
+                red = ex = copy
+        text = example_text(ex)
+        reason = _quality_problem(ex, text) if spec.quality else None
+        key = _key(text) if spec.dedup in ("exact", "near") else None
+        out.append((red, len(text), reason, key))
+    return out
+
+
+@gc_paused
 def clean_examples(examples: list[dict[str, Any]], spec: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Apply a CleanSpec; return the kept examples and one report row per step."""
     steps: list[dict[str, Any]] = []
@@ -141,28 +163,24 @@ def clean_examples(examples: list[dict[str, Any]], spec: Any) -> tuple[list[dict
     def step(name: str, before: int, after: int, **extra: Any) -> None:
         steps.append({"step": name, "in": before, "out": after, **extra})
 
+    # the per-example work (redaction, text, quality verdict, dedup key) runs in forked workers on
+    # long lists; the filters below then apply it in order, exactly as a serial pass would
+    facts = [f for part in fork_map(lambda exs, lo, hi: _facts(exs, lo, hi, spec), examples) for f in part]
     if spec.pii == "redact":
-        n = len(examples)
-        redacted = []
-        changed = 0
-        for ex in examples:
-            red, ch = _redact_changed(ex)
-            redacted.append(red)
-            changed += ch
-        examples = redacted
-        step("pii_redact", n, len(examples), changed=changed)
+        changed = sum(1 for f in facts if f[0] is not None)
+        examples = [ex if f[0] is None else f[0] for ex, f in zip(examples, facts)]
+        step("pii_redact", len(examples), len(examples), changed=changed)
     n = len(examples)
     lo, hi = spec.min_length, spec.max_length
-    texts = [example_text(ex) for ex in examples]  # each example's text, computed once for length and dedup
-    keep = [lo <= len(t) and (hi is None or len(t) <= hi) for t in texts]
+    keep = [lo <= f[1] and (hi is None or f[1] <= hi) for f in facts]
     examples = [ex for ex, k in zip(examples, keep) if k]
-    texts = [t for t, k in zip(texts, keep) if k]
+    facts = [f for f, k in zip(facts, keep) if k]
     step("length", n, len(examples), min_chars=lo, max_chars=hi)
     if spec.quality:
         n = len(examples)
-        reasons = [_quality_problem(ex, t) for ex, t in zip(examples, texts)]
+        reasons = [f[2] for f in facts]
         examples = [ex for ex, r in zip(examples, reasons) if r is None]
-        texts = [t for t, r in zip(texts, reasons) if r is None]
+        facts = [f for f, r in zip(facts, reasons) if r is None]
         dropped = [r for r in reasons if r is not None]
         step("quality", n, len(examples), empty_response=dropped.count("empty_response"),
              repetitive=dropped.count("repetitive"))
@@ -170,10 +188,9 @@ def clean_examples(examples: list[dict[str, Any]], spec: Any) -> tuple[list[dict
         n = len(examples)
         seen: set[bytes] = set()
         kept = []
-        for ex, text in zip(examples, texts):
-            k = _key(text)
-            if k not in seen:
-                seen.add(k)
+        for ex, f in zip(examples, facts):
+            if f[3] not in seen:
+                seen.add(f[3])
                 kept.append(ex)
         examples = kept
         step("dedup_exact", n, len(examples))

@@ -59,9 +59,10 @@ def load_source(src: DataSource, base_dir: Path | None = None) -> tuple[list[dic
 
 
 def load_pack_split(pack: Any, split: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """A pack's ``train``, ``eval``, ``corpus`` or ``preference`` sources, loaded and converted."""
     out: list[dict[str, Any]] = []
     infos = []
-    for entry in pack.train if split == "train" else pack.eval:
+    for entry in getattr(pack, split):
         src = DataSource(**entry)
         examples, info = load_source(src, base_dir=pack.dir)
         out.extend(examples)
@@ -92,33 +93,72 @@ def select(examples: list[dict[str, Any]], languages: list[str] | None, tasks: l
     return examples
 
 
-def build_training_data(recipe: Recipe, length: Any = None) -> DataBuild:
-    """The training examples of a recipe (domain pack + extra data, cleaned, decontaminated, mixed)."""
+#: which converted examples each training kind learns from, and the pack key that supplies them
+KIND_DATA: dict[str, tuple[str, str]] = {
+    "sft": ("train", "chat examples (alpaca, sharegpt, messages, prompt_completion)"),
+    "cpt": ("corpus", "raw text (format: text)"),
+    "dpo": ("preference", "preference pairs (format: preference: prompt, chosen, rejected)"),
+}
+
+
+def _fits(kind: str, ex: dict[str, Any]) -> bool:
+    if kind == "dpo":
+        return "chosen" in ex
+    if kind == "cpt":
+        return "text" in ex and "messages" not in ex
+    return "messages" in ex
+
+
+def _with_system_prompt(examples: list[dict[str, Any]], pack: Any, kind: str) -> list[dict[str, Any]]:
+    if kind == "sft":
+        return _with_system(examples, pack)
+    if kind == "dpo" and pack is not None and pack.system_prompt:
+        out = []
+        for ex in examples:
+            if ex["prompt"] and ex["prompt"][0]["role"] != "system":
+                ex = {**ex, "prompt": [{"role": "system", "content": pack.system_for(ex.get("lang"))}, *ex["prompt"]]}
+            out.append(ex)
+        return out
+    return examples
+
+
+def build_training_data(recipe: Recipe, length: Any = None, kind: str | None = None) -> DataBuild:
+    """The training examples of a recipe for one training kind (``sft`` chats, ``cpt`` text, ``dpo``
+    preference pairs; default: the first stage's): domain pack + ``data:``, cleaned,
+    decontaminated, mixed. Examples of other kinds are counted as unused, never silently lost."""
     from verticalize.registry import load_domain
 
+    kind = kind or recipe.stages[0].kind
+    pack_key, wanted = KIND_DATA[kind]
     pack = load_domain(recipe.domain) if recipe.domain else None
     sources: list[dict[str, Any]] = []
     groups: list[list[dict[str, Any]]] = []
     weights: list[float] = []
-    if pack is not None:
-        ex, infos = load_pack_split(pack, "train")
-        groups.append(ex)
+    if pack is not None and getattr(pack, pack_key):
+        ex, infos = load_pack_split(pack, pack_key)
+        groups.append([e for e in ex if _fits(kind, e)])
         weights.append(1.0)
-        sources += infos
+        sources += [{**i, "used_by": kind} for i in infos]
     for src in recipe.data:
         ex, info = load_source(src)
-        groups.append(ex)
-        weights.append(src.weight)
+        fit = [e for e in ex if _fits(kind, e)]
+        info.update(used_by=kind, used=len(fit))
         sources.append(info)
+        if fit:
+            groups.append(fit)
+            weights.append(src.weight)
+    groups = [g for g in groups if g]
     if not groups:
-        raise DataError("the recipe has no training data: set domain: <pack> or add data: [{path: ...}]")
-    examples, mix_report = mix_sources(groups, weights, recipe.mix.strategy, seed=recipe.train.seed)
-    examples = _with_system(examples, pack)
+        where = f"the pack {pack.name!r} has no {pack_key}: entry and " if pack is not None else ""
+        raise DataError(f"{kind} trains on {wanted}; {where}no data: source holds any. "
+                        f"Add data: [{{path: ..., format: {'text' if kind == 'cpt' else 'preference' if kind == 'dpo' else 'alpaca'}}}]")
+    examples, mix_report = mix_sources(groups, weights, recipe.mix.strategy, seed=recipe.seed)
+    examples = _with_system_prompt(examples, pack, kind)
     steps: list[dict[str, Any]] = [mix_report]
     c = recipe.clean
     if c.languages or c.tasks:
         n = len(examples)
-        examples = select(examples, c.languages, c.tasks)
+        examples = select(examples, c.languages, c.tasks if kind != "cpt" else None)
         steps.append({"step": "select", "in": n, "out": len(examples), "languages": c.languages, "tasks": c.tasks})
     examples, clean_steps = clean_examples(examples, recipe.clean)
     steps += clean_steps
@@ -126,7 +166,7 @@ def build_training_data(recipe: Recipe, length: Any = None) -> DataBuild:
         held, _ = load_pack_split(pack, "eval")
         examples, overlap = drop_overlap(examples, held)
         steps.append(overlap)
-    if recipe.pot.enabled:
+    if recipe.pot.enabled and kind == "sft":
         from verticalize.pot.format import as_pot_example
 
         n_prog = sum(1 for ex in examples if ex.get("program"))
@@ -134,7 +174,10 @@ def build_training_data(recipe: Recipe, length: Any = None) -> DataBuild:
         steps.append({"step": "pot_format", "in": len(examples), "out": len(examples), "programs": n_prog})
     if not examples:
         raise DataError("cleaning removed every training example; loosen clean: (min_length/max_length/dedup)")
-    if recipe.replay is not None and recipe.replay.ratio > 0:
+    if recipe.replay is not None and recipe.replay.ratio > 0 and kind != "sft":
+        steps.append({"step": "replay", "in": len(examples), "out": len(examples),
+                      "skipped": f"replay mixes general chat examples into sft stages, not {kind}"})
+    elif recipe.replay is not None and recipe.replay.ratio > 0:
         from verticalize.registry import list_domains
 
         rsrc = recipe.replay.source
@@ -147,8 +190,7 @@ def build_training_data(recipe: Recipe, length: Any = None) -> DataBuild:
             ginfos = [ginfo]
         sources += [{**i, "role": "replay"} for i in ginfos]
         examples, mix = replay_mix(examples, general, recipe.replay.ratio, by=recipe.replay.by,
-                                   seed=recipe.train.seed, length=length)
+                                   seed=recipe.seed, length=length)
         steps.append(mix)
-    return DataBuild(train=examples, report={"sources": sources, "steps": steps, "train_examples": len(examples)})
-
-
+    return DataBuild(train=examples, report={"kind": kind, "sources": sources, "steps": steps,
+                                             "train_examples": len(examples)})

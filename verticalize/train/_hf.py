@@ -14,7 +14,7 @@ from typing import Any
 from verticalize.recipe import FullSpec, LoraSpec, QLoraSpec, SFTSpec
 
 __all__ = ["Device", "detect_device", "model_dtype", "quantization_config", "peft_config", "sft_config",
-           "make_sft_trainer"]
+           "make_sft_trainer", "render_chats", "dpo_config", "make_dpo_trainer"]
 
 log = logging.getLogger("verticalize")
 
@@ -77,69 +77,118 @@ def quantization_config(method: Any, dev: Device, compute_dtype: Any) -> Any:
     )
 
 
-def peft_config(method: Any, targets: list[str] | str) -> Any:
+def peft_config(method: Any, targets: list[str] | str, extra_modules: list[str] | None = None,
+                tie_embeddings: bool = False) -> Any:
+    """LoraConfig for LoRA/QLoRA (None for full fine-tuning). ``extra_modules`` are trained in full
+    (``modules_to_save``); with tied input/output embeddings PEFT keeps them tied."""
     if isinstance(method, FullSpec):
         return None
     from peft import LoraConfig
 
     assert isinstance(method, (LoraSpec, QLoraSpec))
     target = method.target_modules if method.target_modules != "auto" else targets
+    save = list(dict.fromkeys([*(method.modules_to_save or []), *(extra_modules or [])])) or None
+    kwargs: dict[str, Any] = {}
+    if save and tie_embeddings:
+        import dataclasses
+
+        if "ensure_weight_tying" in {f.name for f in dataclasses.fields(LoraConfig)}:
+            kwargs["ensure_weight_tying"] = True
+        else:
+            log.warning("this peft cannot keep tied embeddings tied in modules_to_save: %s train as separate copies",
+                        save)
     return LoraConfig(
         r=method.r,
         lora_alpha=method.alpha,
         lora_dropout=method.dropout,
         target_modules=target,
-        modules_to_save=method.modules_to_save,
+        modules_to_save=save,
         bias="none",
         task_type="CAUSAL_LM",
+        **kwargs,
     )
 
 
-def sft_config(spec: SFTSpec, output_dir: str, dev: Device, *, method: Any, has_assistant_masks: bool,
-               eos_token: str | None = None, **overrides: Any) -> Any:
-    from trl import SFTConfig
-
+def _training_kwargs(spec: Any, output_dir: str, dev: Device, method: Any) -> dict[str, Any]:
+    """TrainingArguments keys shared by every training kind (sft, cpt, dpo)."""
     prec = precision(spec, dev)
     gc = spec.gradient_checkpointing
     if gc == "auto":
         gc = dev.is_gpu and not isinstance(method, LoraSpec)
-    kwargs: dict[str, Any] = dict(
-        output_dir=output_dir,
-        num_train_epochs=spec.epochs,
-        max_steps=spec.max_steps if spec.max_steps is not None else -1,
-        learning_rate=spec.lr,
-        per_device_train_batch_size=spec.batch_size,
-        gradient_accumulation_steps=spec.grad_accum,
-        lr_scheduler_type=spec.scheduler,
-        warmup_steps=spec.warmup_ratio,  # transformers 5: a float in [0, 1) is a ratio
-        weight_decay=spec.weight_decay,
-        max_grad_norm=spec.max_grad_norm,
-        optim="adamw_torch",
-        seed=spec.seed,
-        data_seed=spec.seed,
-        bf16=prec == "bf16",
-        fp16=prec == "fp16",
-        use_cpu=dev.kind == "cpu",
-        logging_steps=spec.logging_steps,
-        save_strategy="steps",
-        save_steps=spec.save_steps,
-        save_total_limit=2,
-        report_to="none",
-        disable_tqdm=True,  # verticalize draws its own progress bar
+    kwargs: dict[str, Any] = {
+        "output_dir": output_dir,
+        "num_train_epochs": spec.epochs,
+        "max_steps": spec.max_steps if spec.max_steps is not None else -1,
+        "learning_rate": spec.lr,
+        "per_device_train_batch_size": spec.batch_size,
+        "gradient_accumulation_steps": spec.grad_accum,
+        "lr_scheduler_type": spec.scheduler,
+        "warmup_steps": spec.warmup_ratio,  # transformers 5: a float in [0, 1) is a ratio
+        "weight_decay": spec.weight_decay,
+        "max_grad_norm": spec.max_grad_norm,
+        "optim": "adamw_torch",
+        "seed": spec.seed,
+        "data_seed": spec.seed,
+        "bf16": prec == "bf16",
+        "fp16": prec == "fp16",
+        "use_cpu": dev.kind == "cpu",
+        "logging_steps": spec.logging_steps,
+        "save_strategy": "steps",
+        "save_steps": spec.save_steps,
+        "save_total_limit": 2,  # the newest complete checkpoint survives a crash during the next save
+        "report_to": "none",
+        "disable_tqdm": True,  # verticalize draws its own progress bar
+        "dataloader_num_workers": 0,
+        "ddp_find_unused_parameters": False,
+    }
+    from trl import SFTConfig
+
+    kwargs.update(_checkpointing(SFTConfig, bool(gc)))
+    return kwargs
+
+
+def sft_config(spec: Any, output_dir: str, dev: Device, *, method: Any, has_assistant_masks: bool,
+               eos_token: str | None = None, packing: bool | None = None, **overrides: Any) -> Any:
+    """SFTConfig for an SFT stage, or a CPT stage (already tokenized windows: ``packing`` given)."""
+    from trl import SFTConfig
+
+    kwargs = _training_kwargs(spec, output_dir, dev, method)
+    kwargs.update(
         max_length=spec.max_length,
-        packing=_packing(spec, dev),
-        assistant_only_loss=spec.assistant_only_loss and has_assistant_masks,
+        packing=_packing(spec, dev) if packing is None else packing,
+        assistant_only_loss=getattr(spec, "assistant_only_loss", False) and has_assistant_masks,
         completion_only_loss=None,
         dataset_num_proc=None,
-        dataloader_num_workers=0,
         eos_token=eos_token,
     )
-    kwargs.update(_checkpointing(SFTConfig, bool(gc)))
     kwargs.update(overrides)
     return SFTConfig(**kwargs)
 
 
-def _packing(spec: SFTSpec, dev: Device) -> bool:
+def dpo_config(spec: Any, output_dir: str, dev: Device, *, method: Any, **overrides: Any) -> Any:
+    """DPOConfig for a DPO stage. With LoRA/QLoRA the reference model is the same weights with the
+    adapter switched off (no second copy in memory)."""
+    from trl import DPOConfig
+
+    kwargs = _training_kwargs(spec, output_dir, dev, method)
+    kwargs.update(max_length=spec.max_length, beta=spec.beta, loss_type=[spec.loss_type],
+                  label_smoothing=spec.label_smoothing, dataset_num_proc=None)
+    kwargs.update(overrides)
+    return DPOConfig(**kwargs)
+
+
+def make_dpo_trainer(model: Any, tokenizer: Any, train_dataset: Any, args: Any, peft: Any = None,
+                     callbacks: list[Any] | None = None) -> Any:
+    from transformers.trainer_callback import PrinterCallback
+    from trl import DPOTrainer
+
+    trainer = DPOTrainer(model=model, ref_model=None, args=args, train_dataset=train_dataset,
+                         processing_class=tokenizer, peft_config=peft, callbacks=callbacks)
+    trainer.remove_callback(PrinterCallback)
+    return trainer
+
+
+def _packing(spec: Any, dev: Device) -> bool:
     """Padding-free packing ran ~2x slower per token than padded batches on CPU (SDPA, SmolLM2-135M:
     27 vs 60 tokens/s); auto: GPU only."""
     return dev.is_gpu if spec.packing == "auto" else bool(spec.packing)
@@ -155,6 +204,23 @@ def _checkpointing(config_cls: Any, on: bool) -> dict[str, Any]:
     if on:
         out[f"{key}_kwargs"] = {"use_reentrant": False}
     return out
+
+
+def render_chats(tokenizer: Any, conversations: list[Any], generation_spans: bool) -> tuple[list[str], list[Any]] | None:
+    """Render chats with the tokenizer's template, as ``apply_chat_template`` does before it tokenizes:
+    (texts, per-text character spans of the ``{% generation %}`` blocks). None when this
+    transformers has no ``render_jinja_template`` (callers fall back to ``apply_chat_template``)."""
+    try:
+        from transformers.utils.chat_template_utils import render_jinja_template
+    except ImportError:
+        return None
+    template = tokenizer.chat_template
+    if not isinstance(template, str):
+        return None
+    texts, spans = render_jinja_template(conversations=conversations, chat_template=template,
+                                         return_assistant_tokens_mask=generation_spans,
+                                         **tokenizer.special_tokens_map)
+    return list(texts), list(spans) if spans is not None else [[] for _ in texts]
 
 
 def make_sft_trainer(model: Any, tokenizer: Any, train_dataset: Any, args: Any, peft: Any = None,

@@ -14,8 +14,14 @@ __all__ = ["ProgressLog"]
 
 
 class ProgressLog(TrainerCallback):
-    def __init__(self, log_path: Path, show: bool = True, desc: str = "train"):
+    def __init__(self, log_path: Path, show: bool = True, desc: str = "train", truncate_after: int | None = None):
+        """``truncate_after``: resuming from that step's checkpoint, drop the log lines of later steps
+        (the crashed run logged them; the resumed run logs them again)."""
         self.log_path = Path(log_path)
+        if truncate_after is not None and self.log_path.is_file():
+            keep = [ln for ln in self.log_path.read_text("utf-8").splitlines()
+                    if ln.strip() and json.loads(ln).get("step", 0) <= truncate_after]
+            self.log_path.write_text("".join(k + "\n" for k in keep), encoding="utf-8")
         self.show = show and sys.stderr is not None
         self.desc = desc
         self.bar: Any = None

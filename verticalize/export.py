@@ -1,0 +1,97 @@
+"""Export a finished run as a model dir that plain ``transformers`` loads, optionally quantized
+(bitsandbytes 8-bit / 4-bit) and pushed to the Hugging Face hub.
+
+The dir holds safetensors weights, config.json, generation_config.json, the tokenizer with its
+chat template, and ``verticalize_export.json`` (where it came from). Loading it needs no
+verticalize import: ``AutoModelForCausalLM.from_pretrained(dir)`` (plus ``bitsandbytes`` installed
+for a quantized export).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Literal
+
+from verticalize.errors import MissingDependencyError, RunError
+
+__all__ = ["export_run"]
+
+Quantize = Literal["8bit", "4bit"]
+
+
+def export_run(run: Any, out_dir: str | Path, *, merge: bool = True, quantize: Quantize | None = None,
+               push_to_hub: str | None = None, private: bool = True, force: bool = False) -> Path:
+    out = Path(out_dir)
+    if out.exists() and any(out.iterdir()) and not force:
+        raise RunError(f"export dir {out} is not empty (pass force=True / --force to overwrite)")
+    if quantize not in (None, "8bit", "4bit"):
+        raise RunError(f"quantize must be '8bit' or '4bit', got {quantize!r}")
+    if quantize and run.adapter_path is not None and not merge:
+        raise RunError("a quantized export needs the LoRA merged into the base (drop --no-merge)")
+    model, tok = run.load()
+    if merge and run.adapter_path is not None:
+        model = model.merge_and_unload()
+    _generation_config(model, tok)
+    if force and out.exists():
+        shutil.rmtree(out)
+    if quantize is None:
+        model.save_pretrained(out)
+    else:
+        _save_quantized(model, out, quantize)
+    tok.save_pretrained(out)
+    info = {"run": str(run.output_dir), "base": run.recipe.base.model, "method": run.recipe.method.kind,
+            "merged": bool(merge and run.adapter_path is not None), "quantize": quantize,
+            "recipe_sha256": run.recipe.fingerprint(), "metrics": run.metrics}
+    (out / "verticalize_export.json").write_text(json.dumps(info, indent=2, default=str), encoding="utf-8")
+    if push_to_hub:
+        _push(out, push_to_hub, private)
+    return out
+
+
+def _generation_config(model: Any, tok: Any) -> None:
+    """Stop at the chat template's end-of-turn token and pad with a real token, so generation
+    with the exported dir behaves as it did in verticalize."""
+    gc = getattr(model, "generation_config", None)
+    if gc is None:
+        return
+    if tok.eos_token_id is not None:
+        gc.eos_token_id = tok.eos_token_id
+    if gc.pad_token_id is None:
+        gc.pad_token_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+
+
+def _save_quantized(model: Any, out: Path, quantize: str) -> None:
+    try:
+        import bitsandbytes  # noqa: F401
+    except ImportError as e:
+        raise MissingDependencyError(f"a quantized export needs bitsandbytes: pip install bitsandbytes ({e})") from None
+    import torch
+    from transformers import AutoModelForCausalLM, BitsAndBytesConfig
+
+    if quantize == "8bit":
+        q = BitsAndBytesConfig(load_in_8bit=True)
+    else:
+        q = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                               bnb_4bit_compute_dtype=torch.bfloat16 if torch.cuda.is_available() else torch.float32)
+    with tempfile.TemporaryDirectory(prefix="vz-export-") as tmp:
+        model.save_pretrained(tmp)
+        device_map = {"": 0} if torch.cuda.is_available() else None
+        qmodel = AutoModelForCausalLM.from_pretrained(tmp, quantization_config=q, device_map=device_map)
+        qmodel.generation_config = model.generation_config
+        qmodel.save_pretrained(out)
+
+
+def _push(out: Path, repo_id: str, private: bool) -> None:
+    """Upload the export dir to the hub (needs a token: ``hf auth login`` or HF_TOKEN)."""
+    try:
+        from huggingface_hub import HfApi
+
+        api = HfApi()
+        api.create_repo(repo_id, private=private, exist_ok=True)
+        api.upload_folder(folder_path=str(out), repo_id=repo_id, commit_message="verticalize export")
+    except Exception as e:  # offline, no token, no permission: say so, keep the local export
+        raise RunError(f"push to the hub as {repo_id!r} failed ({type(e).__name__}: {e}); the export is complete "
+                       f"at {out}: push it later with `huggingface-cli upload {repo_id} {out}`") from None

@@ -1,0 +1,140 @@
+"""Run: a finished run dir -- its recipe, manifest, metrics, trained weights, and what you do with them
+(generate, evaluate, export)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from verticalize.errors import RunError
+from verticalize.recipe import Recipe, load_recipe
+
+__all__ = ["Run"]
+
+
+class Run:
+    """A finished run dir: its recipe, manifest, metrics and trained weights."""
+
+    def __init__(self, output_dir: str | Path):
+        self.output_dir = Path(output_dir)
+        mpath = self.output_dir / "manifest.json"
+        if not mpath.is_file():
+            inc = self.output_dir.with_name(self.output_dir.name + ".incomplete")
+            hint = f" (an unfinished run is at {inc})" if inc.exists() else ""
+            raise RunError(f"{self.output_dir} is not a finished verticalize run (no manifest.json){hint}")
+        self.manifest: dict[str, Any] = json.loads(mpath.read_text(encoding="utf-8"))
+        if self.manifest.get("status") != "complete":
+            raise RunError(f"{self.output_dir}: run status is {self.manifest.get('status')!r}, not complete")
+        self.recipe: Recipe = load_recipe(self.output_dir / "recipe.yaml")
+        self._loaded: tuple[Any, Any] | None = None
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        return self.manifest.get("metrics", {})
+
+    @property
+    def adapter_path(self) -> Path | None:
+        p = self.output_dir / "adapter"
+        return p if p.is_dir() else None
+
+    @property
+    def model_path(self) -> Path:
+        return self.adapter_path or self.output_dir / "model"
+
+    @property
+    def report(self) -> Any:
+        from verticalize.evals import EvalReport
+
+        p = self.output_dir / "eval" / "report.json"
+        return EvalReport.load(p) if p.is_file() else None
+
+    def __repr__(self) -> str:
+        return f"Run({str(self.output_dir)!r}, base={self.recipe.base.model!r}, method={self.recipe.method.kind!r})"
+
+    def _repr_markdown_(self) -> str:
+        m = self.metrics
+        lines = [f"**verticalize run** `{self.output_dir}`", "",
+                 f"- base `{self.recipe.base.model}`, domain `{self.recipe.domain}`, method `{self.recipe.method.kind}`",
+                 f"- steps {m.get('global_step')}, train loss {m.get('train_loss', float('nan')):.4f}, "
+                 f"{self.manifest.get('timings', {}).get('total', 0):.0f} s"]
+        if (self.output_dir / "loss.png").is_file():
+            lines.append(f"\n![loss]({self.output_dir / 'loss.png'})")
+        rep = self.report
+        if rep is not None:
+            lines += ["", rep.to_markdown()]
+        return "\n".join(lines)
+
+    # ---- using the trained model ------------------------------------------------------
+    def load(self) -> tuple[Any, Any]:
+        """(model, tokenizer) of the trained model; cached on this Run."""
+        if self._loaded is None:
+            from verticalize.models import load_model, resolve_model
+
+            if self.adapter_path is not None:
+                from peft import PeftModel
+
+                resolved = resolve_model(self.recipe.base)
+                base = load_model(resolved)
+                model = PeftModel.from_pretrained(base, str(self.adapter_path))
+            else:
+                from transformers import AutoModelForCausalLM
+
+                model = AutoModelForCausalLM.from_pretrained(self.output_dir / "model")
+            from transformers import AutoTokenizer
+
+            tok = AutoTokenizer.from_pretrained(self.model_path)
+            model.eval()
+            self._loaded = (model, tok)
+        return self._loaded
+
+    def generate(self, prompts: list[str] | str, system: str | None = None, **gen: Any) -> list[str]:
+        """Answer each prompt with the trained model (chat template applied; greedy by default)."""
+        from verticalize.evals.engine import chat_prompt, generate
+        from verticalize.recipe import GenerationSpec
+
+        if isinstance(prompts, str):
+            prompts = [prompts]
+        model, tok = self.load()
+        if system is None and self.recipe.domain:
+            from verticalize.registry import load_domain
+
+            system = load_domain(self.recipe.domain).system_for("en")
+        texts = []
+        for p in prompts:
+            msgs = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": p}]
+            texts.append(chat_prompt(tok, msgs))
+        spec = self.recipe.eval.generation.model_copy(update=gen) if gen else self.recipe.eval.generation
+        GenerationSpec.model_validate(spec.model_dump())
+        return [o[0] for o in generate(model, tok, texts, spec, self.recipe.eval.batch_size)]
+
+    def evaluate(self, suites: list[str] | None = None, *, before: bool | None = None, save: bool = True) -> Any:
+        """Score the suites on the trained model (and on the base when ``before`` or the recipe asks)."""
+        from verticalize.evals import EvalReport, run_suites
+        from verticalize.models import load_model, load_tokenizer, resolve_model
+
+        ev = self.recipe.eval
+        suites = list(suites or ev.suites or ([self.recipe.domain] if self.recipe.domain else []))
+        if not suites:
+            raise RunError("no suites to evaluate: pass suites=[...] or set eval.suites in the recipe")
+        pot = self.recipe.pot if self.recipe.pot.enabled else None
+        stages: dict[str, Any] = {}
+        if before if before is not None else "before" in ev.when:
+            resolved = resolve_model(self.recipe.base)
+            stages["before"] = run_suites(load_model(resolved), load_tokenizer(resolved), suites, ev, pot,
+                                          seed=self.recipe.seed)
+        model, tok = self.load()
+        stages["after"] = run_suites(model, tok, suites, ev, pot, seed=self.recipe.seed)
+        report = EvalReport(stages, meta={"run": str(self.output_dir)})
+        if save:
+            report.save(self.output_dir / "eval")
+        return report
+
+    def export(self, out_dir: str | Path, merge: bool = True, *, quantize: str | None = None,
+               push_to_hub: str | None = None, private: bool = True, force: bool = False) -> Path:
+        """Write a model dir that plain transformers loads (LoRA merged into the base when ``merge``;
+        ``quantize="8bit"|"4bit"`` through bitsandbytes; ``push_to_hub="org/name"`` uploads it)."""
+        from verticalize.export import export_run
+
+        return export_run(self, out_dir, merge=merge, quantize=quantize, push_to_hub=push_to_hub, private=private,
+                          force=force)
