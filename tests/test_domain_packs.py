@@ -97,3 +97,16 @@ def test_legal_corpus_is_reproducible_and_holds_no_eval_article(tmp_path: Path) 
     assert looked_up and not in_corpus_laws
     pack = load_domain("legal")
     assert pack.corpus and pack.count("corpus") == len(docs)
+
+
+def test_finance_preference_pairs_are_reproducible_and_differ_only_in_the_answer(tmp_path: Path) -> None:
+    src = REPO / "domains" / "finance"
+    subprocess.run([sys.executable, str(src / "preference.py"), "--seed", "0", "--out", str(tmp_path)], check=True,
+                   capture_output=True)
+    assert (tmp_path / "preference.jsonl").read_bytes() == (src / "preference.jsonl").read_bytes()
+    pairs = [json.loads(line) for line in (src / "preference.jsonl").read_text("utf-8").splitlines()]
+    assert len(pairs) >= 500 and all(p["chosen"] != p["rejected"] for p in pairs)
+    train_prompts = {r["instruction"] for r in _records("finance", "train")}
+    eval_prompts = {r["instruction"] for r in _records("finance", "eval")}
+    assert all(p["prompt"] in train_prompts and p["prompt"] not in eval_prompts for p in pairs)
+    assert load_domain("finance").count("preference") == len(pairs)

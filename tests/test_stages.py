@@ -136,3 +136,13 @@ def test_unused_examples_are_counted_not_lost(tmp_path: Path, chat_jsonl: Path, 
 def _write(p: Path, text: str) -> Path:
     p.write_text(text, encoding="utf-8")
     return p
+
+
+def test_finance_pack_supplies_dpo_pairs_with_its_system_prompt() -> None:
+    from verticalize.data.pipeline import build_training_data
+
+    data = build_training_data(Adapter(base="tiny").with_domain("finance").dpo().recipe)
+    assert data.report["kind"] == "dpo" and data.report["sources"][0]["source"].endswith("preference.jsonl")
+    ex = data.train[0]
+    assert ex["prompt"][0]["role"] == "system" and ex["chosen"] != ex["rejected"]
+    assert len(data.train) >= 500

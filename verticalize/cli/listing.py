@@ -23,9 +23,11 @@ def domains() -> str:
     rows = []
     for name in list_domains():
         p = load_domain(name)
-        rows.append([name, str(p.count("train")), str(p.count("eval")), ",".join(p.languages),
-                     "yes" if p.pot else "", str(len(p.tasks)), p.description[:70]])
-    return _table(rows, ["domain", "train", "eval", "langs", "pot", "tasks", "description"])
+        rows.append([name, str(p.count("train")), str(p.count("eval")), str(p.count("corpus") or ""),
+                     str(p.count("preference") or ""), ",".join(p.languages), "yes" if p.pot else "",
+                     str(len(p.tasks)), p.description[:60]])
+    return _table(rows, ["domain", "train", "eval", "corpus docs", "pref pairs", "langs", "pot", "tasks",
+                         "description"])
 
 
 def suites() -> str:
