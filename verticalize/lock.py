@@ -27,19 +27,17 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import datetime, timezone
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 from verticalize.errors import LockError
+from verticalize.versions import PACKAGES, package_versions
 
 __all__ = ["LOCK_SUFFIX", "PACKAGES", "build_lock", "check_lock", "data_files", "enforce_lock", "lock_path",
            "read_lock", "write_lock"]
 
 LOCK_SUFFIX = ".lock.json"
 LOCK_FORMAT = 1
-PACKAGES = ("verticalize", "torch", "transformers", "peft", "trl", "datasets", "accelerate", "bitsandbytes",
-            "evaluate", "pydantic")
 _CHUNK = 1 << 20
 _NOT_BUILT = "not built"
 
@@ -69,16 +67,6 @@ def _dir_files(root: Path) -> dict[str, dict[str, Any]]:
         rel = f.relative_to(root)
         if f.is_file() and not any(part.startswith(".") for part in rel.parts):
             out[rel.as_posix()] = _entry(f)
-    return out
-
-
-def _versions() -> dict[str, str | None]:
-    out: dict[str, str | None] = {}
-    for name in PACKAGES:
-        try:
-            out[name] = version(name)
-        except PackageNotFoundError:
-            out[name] = None
     return out
 
 
@@ -173,7 +161,7 @@ def build_lock(recipe_path: str | Path, recipe: Any, overrides: list[str] | tupl
         "recipe": recipe.to_dict(),
         "data": data_files(recipe, Path(recipe_path).parent),
         "base": base_files(recipe),
-        "versions": _versions(),
+        "versions": package_versions(),
     }
 
 
@@ -245,7 +233,7 @@ def check_lock(recipe_path: str | Path, recipe: Any) -> list[str]:
     locked_base, base = lock["base"].get("files"), base_files(recipe).get("files")
     if isinstance(locked_base, dict) and isinstance(base, dict):
         problems += _files_problems("base model file", locked_base, base)
-    now = _versions()
+    now = package_versions()
     for name in list(lock["versions"]) + [n for n in now if n not in lock["versions"]]:
         if lock["versions"].get(name) != now.get(name):
             problems.append(f"package {name}: locked {lock['versions'].get(name) or 'not installed'}, "

@@ -12,33 +12,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator
+from pydantic import (BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator,
+                      model_validator)
 
 from verticalize._recipe_errors import line_index, problems_of
 from verticalize.errors import RecipeError
 
-__all__ = [
-    "Recipe",
-    "BaseSpec",
-    "DataSource",
-    "CleanSpec",
-    "ReplaySpec",
-    "MixSpec",
-    "LoraSpec",
-    "QLoraSpec",
-    "FullSpec",
-    "SFTSpec",
-    "CPTSpec",
-    "DPOSpec",
-    "PotSpec",
-    "GenerationSpec",
-    "EvalSpec",
-    "DATA_FORMATS",
-    "load_recipe",
-    "parse_recipe",
-    "apply_overrides",
-    "recipe_json_schema",
-]
+__all__ = ["Recipe", "BaseSpec", "DataSource", "CleanSpec", "ReplaySpec", "MixSpec", "LoraSpec", "QLoraSpec",
+           "FullSpec", "SFTSpec", "CPTSpec", "DPOSpec", "PotSpec", "GenerationSpec", "EvalSpec", "DATA_FORMATS",
+           "load_recipe", "parse_recipe", "apply_overrides", "recipe_json_schema"]
 
 DATA_FORMATS = ("auto", "alpaca", "sharegpt", "messages", "text", "prompt_completion", "preference")
 
@@ -183,6 +165,12 @@ class CPTSpec(_TrainSpec):
     train_embeddings: bool = Field(
         False, description="Also train embed_tokens and lm_head (LoRA/QLoRA: as modules_to_save) for new vocabulary use."
     )
+
+    @model_validator(mode="after")
+    def _overlap_fits(self) -> CPTSpec:
+        if self.overlap >= self.max_length:
+            raise ValueError(f"overlap ({self.overlap}) must be smaller than max_length ({self.max_length})")
+        return self
 
 
 class DPOSpec(_TrainSpec):

@@ -33,24 +33,9 @@ from typing import Any
 from verticalize.errors import RunError
 from verticalize.recipe import Recipe, load_recipe
 from verticalize.runs import Run
+from verticalize.versions import package_versions
 
 __all__ = ["Run", "execute", "resume", "default_output_dir"]
-
-_PACKAGES = ("verticalize", "torch", "transformers", "peft", "trl", "datasets", "accelerate", "bitsandbytes",
-             "evaluate", "pydantic")
-
-
-def _versions() -> dict[str, str | None]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out: dict[str, str | None] = {}
-    for p in _PACKAGES:
-        try:
-            out[p] = version(p)
-        except PackageNotFoundError:
-            out[p] = None
-    return out
-
 
 def default_output_dir(recipe: Recipe) -> Path:
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -158,7 +143,7 @@ def _execute(recipe: Recipe, final: Path, work: Path, out: _Writer, resume: bool
     old = json.loads((work / "manifest.json").read_text("utf-8")) if resume and (work / "manifest.json").is_file() else {}
     manifest: dict[str, Any] = {
         "status": "running", "started": old.get("started") or datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "recipe_sha256": recipe.fingerprint(), "versions": _versions(),
+        "recipe_sha256": recipe.fingerprint(), "versions": package_versions(),
         "python": platform.python_version(), "platform": platform.platform(), "world_size": world,
     }
     if resume:
