@@ -146,3 +146,30 @@ def test_finance_pack_supplies_dpo_pairs_with_its_system_prompt() -> None:
     ex = data.train[0]
     assert ex["prompt"][0]["role"] == "system" and ex["chosen"] != ex["rejected"]
     assert len(data.train) >= 500
+
+
+def test_cpt_overlap_must_fit_the_window_at_validation() -> None:
+    from verticalize.errors import RecipeError
+    from verticalize.recipe import parse_recipe
+
+    with pytest.raises(RecipeError, match=r"train\[0\].*overlap \(128\) must be smaller than max_length \(64\)"):
+        parse_recipe({"train": [{"kind": "cpt", "max_length": 64}, {"kind": "sft"}]})
+
+
+def test_max_length_that_cuts_off_every_answer_is_a_clear_error(tmp_path: Path) -> None:
+    import random
+
+    rng = random.Random(0)
+    p = tmp_path / "long.jsonl"
+    rows = [{"instruction": " ".join(f"w{rng.randint(0, 99999)}" for _ in range(120)), "output": "ok"}
+            for _ in range(8)]
+    p.write_text("\n".join(json.dumps(r) for r in rows), encoding="utf-8")
+    with pytest.raises(DataError, match=r"train.max_length=64 cuts off every answer.*raise train.max_length"):
+        Adapter(base="tiny").with_data(str(p)).sft(max_steps=1, max_length=64, batch_size=2, grad_accum=1) \
+            .train(output_dir=tmp_path / "r", quiet=True)
+    assert not (tmp_path / "r.incomplete").exists()
+    with p.open("a", encoding="utf-8") as f:
+        f.write("\n" + "\n".join(json.dumps({"instruction": f"short {i}", "output": "ok"}) for i in range(8)))
+    run = Adapter(base="tiny").with_data(str(p)).sft(max_steps=1, max_length=64, batch_size=2, grad_accum=1) \
+        .train(output_dir=tmp_path / "r2", quiet=True)
+    assert run.metrics["truncated_away"] == 8 and run.metrics["examples"] == 16

@@ -205,7 +205,7 @@ class Adapter:
         return f"Adapter({', '.join(parts)})"
 
     def _repr_markdown_(self) -> str:
-        return f"**{self!r}**\n\n```yaml\n{self.to_yaml()}```"
+        return f"**`{self!r}`**\n\n```yaml\n{self.to_yaml()}```"
 
 
 def _yaml_scalar(v: Any) -> str:

@@ -52,18 +52,40 @@ class Run:
     def __repr__(self) -> str:
         return f"Run({str(self.output_dir)!r}, base={self.recipe.base.model!r}, method={self.recipe.method.kind!r})"
 
+    def _summary(self) -> list[str]:
+        """Plain-text lines for the notebook reprs: status, what was trained, steps, loss, time."""
+        m, r = self.metrics, self.recipe
+        loss = m.get("train_loss")
+        loss_s = f"{loss:.4f}" if isinstance(loss, (int, float)) else "–"
+        secs = self.manifest.get("timings", {}).get("total", 0)
+        return [f"status {self.manifest.get('status')}, weights in {self.manifest.get('artifact', '?')}/",
+                f"base {r.base.model}, domain {r.domain}, method {r.method.kind}, "
+                f"train {'->'.join(s.kind for s in r.stages)}" + (", PoT" if r.pot.enabled else ""),
+                f"steps {m.get('global_step')}, train loss {loss_s}, {secs:.0f} s"]
+
     def _repr_markdown_(self) -> str:
-        m = self.metrics
-        lines = [f"**verticalize run** `{self.output_dir}`", "",
-                 f"- base `{self.recipe.base.model}`, domain `{self.recipe.domain}`, method `{self.recipe.method.kind}`",
-                 f"- steps {m.get('global_step')}, train loss {m.get('train_loss', float('nan')):.4f}, "
-                 f"{self.manifest.get('timings', {}).get('total', 0):.0f} s"]
+        lines = [f"**verticalize run** `{self.output_dir}`", "", *(f"- {s}" for s in self._summary())]
         if (self.output_dir / "loss.png").is_file():
             lines.append(f"\n![loss]({self.output_dir / 'loss.png'})")
         rep = self.report
         if rep is not None:
             lines += ["", rep.to_markdown()]
         return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        """What Jupyter shows: the summary, the loss curve and the before/after plot inline (base64
+        PNGs, so they display in any notebook, wherever the run dir is), and the score tables."""
+        from html import escape
+
+        parts = [f"<p><b>verticalize run</b> <code>{escape(str(self.output_dir))}</code></p>",
+                 "<ul>" + "".join(f"<li>{escape(s)}</li>" for s in self._summary()) + "</ul>"]
+        imgs = [_inline_png(self.output_dir / name, alt) for name, alt in
+                (("loss.png", "loss curve"), ("eval/report.png", "before vs after scores"))]
+        parts.append("<div>" + "".join(i for i in imgs if i) + "</div>")
+        rep = self.report
+        if rep is not None:
+            parts.append(rep.to_html())
+        return "\n".join(parts)
 
     # ---- using the trained model ------------------------------------------------------
     def load(self) -> tuple[Any, Any]:
@@ -138,3 +160,13 @@ class Run:
 
         return export_run(self, out_dir, merge=merge, quantize=quantize, push_to_hub=push_to_hub, private=private,
                           force=force)
+
+
+def _inline_png(path: Path, alt: str) -> str:
+    """An ``<img>`` with the PNG inlined as base64 ('' when the file is missing)."""
+    import base64
+
+    if not path.is_file():
+        return ""
+    data = base64.b64encode(path.read_bytes()).decode("ascii")
+    return f'<img alt="{alt}" style="max-width:49%" src="data:image/png;base64,{data}"/>'

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,36 +65,72 @@ class EvalReport:
         return {"scores": self.scores, "gain": self.gain, "forgetting": self.forgetting, "stages": self.stages,
                 "meta": self.meta}
 
-    def to_markdown(self) -> str:
+    def _tables(self) -> tuple[list[str], list[list[str]], list[str], list[tuple[str, bool, list[str]]]]:
+        """The cells of both tables, formatted once for :meth:`to_markdown` and :meth:`to_html`:
+        (task header, task rows, suite header, [(suite, is_retention, cells)])."""
         stages = list(self.stages)
         both = "before" in stages and "after" in stages
         head = ["suite", "task", "metric", "n", *stages] + (["delta"] if both else [])
-        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        task_rows = []
         for r in self.rows():
             cells = [r["suite"], r["task"], r.get("metric", ""), str(r.get("n", ""))]
             cells += [f"{r[s]:.3f}" if s in r else "–" for s in stages]
             if both:
                 cells.append(f"{r['after'] - r['before']:+.3f}" if "before" in r and "after" in r else "–")
-            lines.append("| " + " | ".join(cells) + " |")
-        lines.append("")
-        lines.append("| suite | " + " | ".join(stages) + (" | delta |" if both else " |"))
-        lines.append("|---|" + "---|" * (len(stages) + both))
+            task_rows.append(cells)
+        suite_rows = []
         for name, row in self.scores.items():
             cells = [f"{row[s]:.3f}" if s in row else "–" for s in stages]
             if both:
                 cells.append(f"{row['delta']:+.3f}" if "delta" in row else "–")
-            kind = " (retention)" if name in self.retention_suites else ""
+            suite_rows.append((name, name in self.retention_suites, cells))
+        return head, task_rows, ["suite", *stages] + (["delta"] if both else []), suite_rows
+
+    def _summary_lines(self, bold: Callable[[str], str]) -> list[str]:
+        lines = [f"domain gain on {bold(s)}: {g:+.3f}" for s, g in self.gain.items()]
+        lines += [f"forgetting on {bold(s)}: {f:+.3f} ({'dropped' if f > 0 else 'no drop'})"
+                  for s, f in self.forgetting.items()]
+        return lines
+
+    def to_markdown(self) -> str:
+        head, task_rows, suite_head, suite_rows = self._tables()
+        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        lines += ["| " + " | ".join(cells) + " |" for cells in task_rows]
+        lines.append("")
+        lines.append("| " + " | ".join(suite_head) + " |")
+        lines.append("|---|" + "---|" * (len(suite_head) - 1))
+        for name, retention, cells in suite_rows:
+            kind = " (retention)" if retention else ""
             lines.append(f"| **{name}**{kind} | " + " | ".join(cells) + " |")
-        if self.gain or self.forgetting:
+        summary = self._summary_lines(lambda s: f"**{s}**")
+        if summary:
             lines.append("")
-            for s, g in self.gain.items():
-                lines.append(f"- domain gain on **{s}**: {g:+.3f}")
-            for s, f in self.forgetting.items():
-                lines.append(f"- forgetting on **{s}**: {f:+.3f} ({'dropped' if f > 0 else 'no drop'})")
+            lines += [f"- {s}" for s in summary]
         return "\n".join(lines) + "\n"
+
+    def to_html(self) -> str:
+        """The tables of :meth:`to_markdown` as HTML (what Jupyter shows for a report)."""
+        from html import escape
+
+        def table(head: list[str], rows: list[list[str]]) -> str:
+            th = "".join(f"<th>{escape(h)}</th>" for h in head)
+            body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in r) + "</tr>" for r in rows)
+            return f"<table><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>"
+
+        head, task_rows, suite_head, suite_rows = self._tables()
+        suites = [[f"<b>{escape(n)}</b>" + (" (retention)" if ret else ""), *cells] for n, ret, cells in suite_rows]
+        parts = [table(head, [[escape(c) for c in r] for r in task_rows]), table(suite_head, suites)]
+        summary = self._summary_lines(lambda s: f"<b>{escape(s)}</b>")
+        if summary:
+            items = "".join(f"<li>{s}</li>" for s in summary)
+            parts.append(f"<ul>{items}</ul>")
+        return "\n".join(parts)
 
     def _repr_markdown_(self) -> str:
         return self.to_markdown()
+
+    def _repr_html_(self) -> str:
+        return self.to_html()
 
     def __str__(self) -> str:
         return self.to_markdown()

@@ -33,6 +33,25 @@ def train_sft(spec: Any, method: Any, model: Any, tokenizer: Any, examples: list
     # the labels already carry the assistant-only masking: TRL only truncates or packs them
     args = _hf.sft_config(spec, str(out_dir / "checkpoints"), dev, method=method, has_assistant_masks=False,
                           eos_token=tokenizer.eos_token)
+    cut = 0 if args.packing else _truncated_away(dataset, spec.max_length)
     trainer = _hf.make_sft_trainer(model, tokenizer, dataset, args, peft, callbacks)
     return run_trainer(trainer, resume_from, examples=len(convs), tokenize_seconds=round(tokenize_seconds, 3),
-                       assistant_only_loss=assistant_only, packing=bool(args.packing))
+                       assistant_only_loss=assistant_only, packing=bool(args.packing), truncated_away=cut)
+
+
+def _truncated_away(dataset: Any, max_length: int) -> int:
+    """How many examples learn nothing once cut to ``max_length`` tokens (their answer starts later);
+    TRL drops them. All of them: a DataError that says which length would keep them."""
+    import numpy as np
+
+    from verticalize.errors import DataError
+
+    col = dataset.data.column("labels").combine_chunks()
+    offsets = np.asarray(col.offsets)
+    learned = np.flatnonzero(np.asarray(col.values) != -100)
+    first = learned[np.searchsorted(learned, offsets[:-1])] - offsets[:-1]  # every example learns something
+    cut = int((first >= max_length).sum())
+    if cut == len(first):
+        raise DataError(f"train.max_length={max_length} cuts off every answer: the earliest answer starts at token "
+                        f"{int(first.min())}; raise train.max_length (e.g. to {int(np.percentile(first, 95)) + 64})")
+    return cut

@@ -60,6 +60,9 @@ def run_stages(recipe: Any, model: Any, resolved: Any, tokenizer: Any, examples:
         progress = ProgressLog(sdir / "train_log.jsonl", show=out.main and not out.quiet,
                                desc=f"{spec.kind}:{recipe.method.kind}" + (f" {i + 1}/{len(specs)}" if multi else ""),
                                truncate_after=_step_of(resume_from) if out.main else None)
+        from transformers import set_seed
+
+        set_seed(spec.seed)  # new LoRA weights are drawn before the Trainer seeds: same init whatever ran before
         result = TRAINERS[spec.kind](spec, recipe.method, model, tokenizer, exs, sdir, peft, dev,
                                      [progress, CheckpointMarker()], resume_from)
         step_times = progress.step_times[1:] or progress.step_times
