@@ -173,3 +173,13 @@ def test_max_length_that_cuts_off_every_answer_is_a_clear_error(tmp_path: Path) 
     run = Adapter(base="tiny").with_data(str(p)).sft(max_steps=1, max_length=64, batch_size=2, grad_accum=1) \
         .train(output_dir=tmp_path / "r2", quiet=True)
     assert run.metrics["truncated_away"] == 8 and run.metrics["examples"] == 16
+
+
+def test_training_does_not_depend_on_whether_the_base_was_evaluated_first(tmp_path: Path) -> None:
+    base = (Adapter(base="tiny").with_domain("finance").clean(languages=["en"], tasks=["term_mc", "percent_change"])
+            .sft(max_steps=3, batch_size=2, grad_accum=1, max_length=256, logging_steps=1))
+    a = base.evaluate_with("finance", tasks=["term_mc"], max_examples=4, when=["before"]) \
+        .train(output_dir=tmp_path / "a", quiet=True)
+    b = base.train(output_dir=tmp_path / "b", quiet=True)
+    wa, wb = _tensors(a.adapter_path), _tensors(b.adapter_path)
+    assert max(float((wa[k] - wb[k]).abs().max()) for k in wa) == 0.0
