@@ -207,19 +207,15 @@ def run_sdk(domain_path: Path, general_path: Path, model: Any, tokenizer: Any, m
     if not trl_prep:
         dataset = tokenize_chats(convs, tokenizer, recipe.train.assistant_only_loss and masks)
         st.mark("train_sft: batched template+tokenize+labels")
-        args = _hf.sft_config(recipe.train, str(work / "checkpoints"), _hf.Device("cpu", False),
-                              method=recipe.method, has_assistant_masks=False, eos_token=tokenizer.eos_token,
-                              dataset_num_proc=num_proc)
-        trainer = _hf.make_sft_trainer(model, tokenizer, dataset, args, None, [])
-        st.mark("TRL prepare (pack only)")
     else:
         dataset = Dataset.from_list([{"messages": c} for c in convs])
         st.mark("Dataset.from_list")
-        args = _hf.sft_config(recipe.train, str(work / "checkpoints"), _hf.Device("cpu", False),
-                              method=recipe.method, has_assistant_masks=masks, eos_token=tokenizer.eos_token,
-                              dataset_num_proc=num_proc)
-        trainer = _hf.make_sft_trainer(model, tokenizer, dataset, args, None, [])
-        st.mark("TRL prepare (template+tokenize+labels per example, pack)")
+    # pre-tokenized labels already carry the masking; conversations leave it to TRL
+    args = _hf.sft_config(recipe.train, str(work / "checkpoints"), _hf.Device("cpu", False), method=recipe.method,
+                          has_assistant_masks=masks and trl_prep, eos_token=tokenizer.eos_token,
+                          dataset_num_proc=num_proc)
+    trainer = _hf.make_sft_trainer(model, tokenizer, dataset, args, None, [])
+    st.mark("TRL prepare (template+tokenize+labels per example, pack)" if trl_prep else "TRL prepare (pack only)")
     packed = trainer.train_dataset
     seq_lengths = packed["seq_lengths"]
     row_tokens = [sum(s) for s in seq_lengths]

@@ -69,13 +69,12 @@ def _save_quantized(model: Any, out: Path, quantize: str) -> None:
     except ImportError as e:
         raise MissingDependencyError(f"a quantized export needs bitsandbytes: pip install bitsandbytes ({e})") from None
     import torch
-    from transformers import AutoModelForCausalLM, BitsAndBytesConfig
+    from transformers import AutoModelForCausalLM
 
-    if quantize == "8bit":
-        q = BitsAndBytesConfig(load_in_8bit=True)
-    else:
-        q = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-                               bnb_4bit_compute_dtype=torch.bfloat16 if torch.cuda.is_available() else torch.float32)
+    from verticalize.train._hf import bnb_config
+
+    q = bnb_config(8 if quantize == "8bit" else 4, torch.bfloat16 if torch.cuda.is_available() else torch.float32,
+                   quant_storage=torch.uint8)  # packed bytes: the smallest file
     with tempfile.TemporaryDirectory(prefix="vz-export-") as tmp:
         model.save_pretrained(tmp)
         device_map = {"": 0} if torch.cuda.is_available() else None

@@ -24,7 +24,6 @@ every mismatch) unless given ``--ignore-lock``. Files are hashed in 1 MiB chunks
 
 from __future__ import annotations
 
-import hashlib
 import json
 from datetime import datetime, timezone
 from pathlib import Path
@@ -38,7 +37,6 @@ __all__ = ["LOCK_SUFFIX", "PACKAGES", "build_lock", "check_lock", "data_files", 
 
 LOCK_SUFFIX = ".lock.json"
 LOCK_FORMAT = 1
-_CHUNK = 1 << 20
 _NOT_BUILT = "not built"
 
 
@@ -48,16 +46,10 @@ def lock_path(recipe_path: str | Path) -> Path:
     return p.with_name(p.stem + LOCK_SUFFIX)
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(_CHUNK), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _entry(path: Path) -> dict[str, Any]:
-    return {"sha256": _sha256(path), "size": path.stat().st_size}
+    from verticalize.data.pipeline import fingerprint
+
+    return {"sha256": fingerprint(path), "size": path.stat().st_size}
 
 
 def _dir_files(root: Path) -> dict[str, dict[str, Any]]:

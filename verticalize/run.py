@@ -168,10 +168,11 @@ def _execute(recipe: Recipe, final: Path, work: Path, out: _Writer, resume: bool
         out.say(f"[verticalize] {s.kind}: {len(d.train)} training examples")
     manifest["data"] = datas[-1].report if len(specs) == 1 else {"stages": [d.report for d in datas]}
     timings["build_data"] = time.perf_counter() - t
-    if resume and old.get("data_sha256") and old["data_sha256"] != _data_sha(datas):
+    data_sha = _data_sha(datas)
+    if resume and old.get("data_sha256") and old["data_sha256"] != data_sha:
         raise RunError(f"cannot resume {final}: the training data differ from the crashed run's "
-                       f"(data {old['data_sha256'][:12]} then, {_data_sha(datas)[:12]} now); a data file changed")
-    manifest["data_sha256"] = _data_sha(datas)
+                       f"(data {old['data_sha256'][:12]} then, {data_sha[:12]} now); a data file changed")
+    manifest["data_sha256"] = data_sha
     out.json("manifest.json", manifest)
 
     t = time.perf_counter()

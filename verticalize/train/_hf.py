@@ -14,7 +14,7 @@ from typing import Any
 from verticalize.recipe import FullSpec, LoraSpec, QLoraSpec, SFTSpec
 
 __all__ = ["Device", "detect_device", "model_dtype", "quantization_config", "peft_config", "sft_config",
-           "make_sft_trainer", "render_chats", "dpo_config", "make_dpo_trainer"]
+           "make_sft_trainer", "render_chats", "dpo_config", "make_dpo_trainer", "bnb_config"]
 
 log = logging.getLogger("verticalize")
 
@@ -64,16 +64,23 @@ def quantization_config(method: Any, dev: Device, compute_dtype: Any) -> Any:
         import bitsandbytes  # noqa: F401
     except ImportError as e:
         raise MissingDependencyError(f"QLoRA needs bitsandbytes: pip install bitsandbytes ({e})") from None
+    return bnb_config(method.bits, compute_dtype, quant_type=method.quant_type, double_quant=method.double_quant)
+
+
+def bnb_config(bits: int, compute_dtype: Any, *, quant_type: str = "nf4", double_quant: bool = True,
+               quant_storage: Any = None) -> Any:
+    """BitsAndBytesConfig for 8-bit or 4-bit weights (QLoRA training and quantized export).
+    ``quant_storage``: the dtype packing the 4-bit weights; None: the compute dtype (what FSDP needs)."""
     from transformers import BitsAndBytesConfig
 
-    if method.bits == 8:
+    if bits == 8:
         return BitsAndBytesConfig(load_in_8bit=True)
     return BitsAndBytesConfig(
         load_in_4bit=True,
-        bnb_4bit_quant_type=method.quant_type,
-        bnb_4bit_use_double_quant=method.double_quant,
+        bnb_4bit_quant_type=quant_type,
+        bnb_4bit_use_double_quant=double_quant,
         bnb_4bit_compute_dtype=compute_dtype,
-        bnb_4bit_quant_storage=compute_dtype,
+        bnb_4bit_quant_storage=compute_dtype if quant_storage is None else quant_storage,
     )
 
 
