@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from verticalize.registry import list_domains, load_domain
+from verticalize.packs import list_domains, load_domain
 
 REPO = Path(__file__).resolve().parents[1]
 VERTICALS = ("finance", "medical", "legal")

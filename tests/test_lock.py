@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from verticalize import LockError, Recipe, VerticalizeError, load_recipe
 from verticalize.cli.main import cli
-from verticalize.lock import PACKAGES, check_lock, lock_path, read_lock, write_lock
+from verticalize.team.lock import PACKAGES, check_lock, lock_path, read_lock, write_lock
 
 ROW = {"messages": [{"role": "user", "content": "What is 2 + 2?"}, {"role": "assistant", "content": "4"}],
        "task": "add", "kind": "numeric", "answer": 4}
@@ -153,7 +153,7 @@ def test_diff_two_recipes(tmp_path: Path) -> None:
     lines = [line.strip() for line in r.output.splitlines()]
     assert "train.lr: 0.0002 -> 0.001" in lines
     assert any(line.startswith("+ data[1]: {path: y.jsonl") for line in lines)
-    assert "replay: null -> {source: general, ratio: 0.2, by: examples}" in lines
+    assert "replay: null -> {source: general, ratio: 0.2, by: examples, mixer: null}" in lines
     assert "recipe: 2 changed, 1 added, 0 removed" in lines
     r = CliRunner().invoke(cli, ["diff", str(tmp_path / "a.yaml"), str(tmp_path / "a.yaml")])
     assert r.exit_code == 0 and "recipe: identical" in r.output

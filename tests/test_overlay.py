@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from verticalize import RecipeError, load_recipe
 from verticalize.cli.main import cli
-from verticalize.overlay import SET, Origin, read_overlay, resolve_extends
+from verticalize.recipe import SET, Origin, read_overlay, resolve_extends
 
 GRANDPARENT = """\
 # team defaults

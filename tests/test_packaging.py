@@ -18,11 +18,12 @@ def test_wheel_carries_packs_and_recipes(tmp_path: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     for required in ("verticalize/_domains/finance/domain.yaml", "verticalize/_domains/legal/train.jsonl",
                      "verticalize/_recipes/quickstart.yaml", "verticalize/models/assets/tiny_tokenizer.json",
-                     "verticalize/evals/metrics/rouge_l/rouge_l.py", "verticalize/pot/sandbox.py"):
+                     "verticalize/evals/metrics/rouge_l/rouge_l.py", "verticalize/pot/sandbox.py",
+                     "verticalize/run/execute.py", "verticalize/team/lock.py", "verticalize/recipe/schema.py"):
         assert required in names, required
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)
-    code = ("import verticalize.registry as r; print(sorted(r.list_domains())); print(sorted(r.list_recipes())); "
+    code = ("import verticalize.packs as r; print(sorted(r.list_domains())); print(sorted(r.list_recipes())); "
             "print(r.load_domain('finance').count('train'))")
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VERTICALIZE_DOMAINS")}
     env["PYTHONPATH"] = str(site)

@@ -11,13 +11,13 @@ from click.testing import CliRunner
 
 from verticalize import VerticalizeError, load_recipe
 from verticalize.cli.main import cli
-from verticalize.scaffold import PACK_FILES, init_domain, init_recipe
+from verticalize.team.scaffold import PACK_FILES, init_domain, init_recipe
 
 
 def test_init_domain_loads_as_a_pack_and_a_suite(tmp_path: Path) -> None:
     from verticalize.data.pipeline import load_pack_split
     from verticalize.evals.suite import load_suite
-    from verticalize.registry import load_domain
+    from verticalize.packs import load_domain
 
     r = CliRunner().invoke(cli, ["init", "domain", "acme-tax", "--dir", str(tmp_path / "acme")])
     assert r.exit_code == 0, r.output
@@ -41,7 +41,7 @@ def test_init_domain_default_dir_and_bad_name(tmp_path: Path, monkeypatch: pytes
     with pytest.raises(VerticalizeError, match="domain name 'a b' is not allowed"):
         init_domain("a b")
     init_domain("yes")  # a YAML 1.1 boolean as a name stays a string
-    from verticalize.registry import load_domain
+    from verticalize.packs import load_domain
 
     assert load_domain(tmp_path / "yes").name == "yes"
 

@@ -8,7 +8,7 @@ Heavy libraries (torch, transformers, TRL, PEFT) are imported only when a model 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import typing as _typing
 
 from verticalize.adapter import Adapter
 from verticalize.errors import (
@@ -24,7 +24,7 @@ from verticalize.errors import (
 )
 from verticalize.recipe import Recipe, load_recipe
 
-if TYPE_CHECKING:
+if _typing.TYPE_CHECKING:
     from verticalize.evals.report import EvalReport
     from verticalize.run import Run
 
@@ -49,7 +49,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:  # lazy: Run and EvalReport pull in nothing heavy until used
+def __getattr__(name: str) -> _typing.Any:  # lazy: Run and EvalReport pull in nothing heavy until used
     if name == "Run":
         from verticalize.run import Run
 

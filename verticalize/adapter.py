@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from verticalize.recipe import Recipe, load_recipe, parse_recipe
+from verticalize.strategies import DatasetSource, ExamplesSource, ref_of
 
 __all__ = ["Adapter"]
 
@@ -39,7 +40,7 @@ class Adapter:
     # ---- internals ---------------------------------------------------------------------
     @staticmethod
     def _derive(recipe: Recipe, update: dict[str, Any], where: str) -> Recipe:
-        data = recipe.to_dict()
+        data = recipe.to_data()  # strategy objects stay objects
         data.update(update)
         return parse_recipe(data, source=where)
 
@@ -47,8 +48,8 @@ class Adapter:
         return Adapter(recipe=self._derive(self._recipe, update, where))
 
     def _section(self, key: str, where: str, kw: dict[str, Any], base: dict[str, Any] | None = None) -> Adapter:
-        current = base if base is not None else (getattr(self._recipe, key).model_dump()
-                                                 if getattr(self._recipe, key) is not None else {})
+        data = self._recipe.to_data()
+        current = base if base is not None else (data[key] or {})
         return self._with(where, **{key: {**current, **kw}})
 
     # ---- public --------------------------------------------------------------------------
@@ -61,26 +62,44 @@ class Adapter:
 
     def with_domain(self, domain: str | Path) -> Adapter:
         """A bundled domain pack name (finance, medical, legal, general) or the path of a pack dir."""
-        from verticalize.registry import load_domain
+        from verticalize.packs import load_domain
 
         load_domain(domain)  # unknown names fail here, with the allowed ones
         return self._with(f".with_domain({str(domain)!r})", domain=str(domain))
 
-    def with_data(self, path: str | Path, format: str = "auto", **kw: Any) -> Adapter:
-        """More domain data: a file, a dataset dir, an HF id or 'modelscope:<id>'."""
-        src = {"path": str(path), "format": format, **kw}
-        return self._with(f".with_data({str(path)!r})", data=[*self._recipe.to_dict()["data"], src])
+    def with_data(self, data: Any, format: str = "auto", **kw: Any) -> Adapter:
+        """More domain data: a path (file, dataset dir, HF id, 'modelscope:<id>'), a ``datasets.Dataset``,
+        an iterable of example dicts, or any DataSource object (see verticalize.strategies)."""
+        if isinstance(data, (str, Path)):
+            src: dict[str, Any] = {"path": str(data), "format": format, **kw}
+            where = f".with_data({str(data)!r})"
+        else:
+            src = {"source": _source_ref(data, "data"), "format": format, **kw}
+            where = f".with_data(<{type(data).__name__}>)"
+        return self._with(where, data=[*self._recipe.to_data()["data"], src])
 
     def mix(self, strategy: str = "concat") -> Adapter:
         """How several domain datasets combine by weight: concat, interleave_first, interleave_all."""
         return self._with(f".mix({strategy!r})", mix={"strategy": strategy})
 
-    def clean(self, **kw: Any) -> Adapter:
-        """dedup='exact'|'near'|'none', pii='redact'|'keep', min_length, max_length."""
+    def clean(self, steps: list[Any] | None = None, **kw: Any) -> Adapter:
+        """dedup='exact'|'near'|'none', pii='redact'|'keep', min_length, max_length, quality, languages,
+        tasks; ``steps=[...]``: your Step objects, run in order after the built-in cleaning."""
+        if steps is not None:
+            kw["steps"] = [ref_of(s, f"clean.steps[{i}]") for i, s in enumerate(steps)]
         return self._section("clean", ".clean(...)", kw)
 
-    def replay(self, source: str = "general", ratio: float = 0.2, by: str = "examples") -> Adapter:
-        return self._with(f".replay({source!r})", replay={"source": source, "ratio": ratio, "by": by})
+    def replay(self, source: Any = "general", ratio: float = 0.2, by: str = "examples", *,
+               mixer: Any = None) -> Adapter:
+        """Mix general data into the domain data against forgetting: ``source`` is a pack name, a data
+        path or a DataSource (or Dataset / iterable of dicts); ``mixer`` a Mixer object replacing the
+        built-in ratio mix. ``replay(None)``: no replay."""
+        if source is None:
+            return self._with(".replay(None)", replay=None)
+        src = source if isinstance(source, str) else _source_ref(source, "replay.source")
+        return self._with(f".replay({source!r})" if isinstance(source, str) else ".replay(<object>)",
+                          replay={"source": src, "ratio": ratio, "by": by,
+                                  "mixer": None if mixer is None else ref_of(mixer, "replay.mixer")})
 
     def lora(self, **kw: Any) -> Adapter:
         return self._with(".lora(...)", method={"kind": "lora", **kw})
@@ -91,9 +110,15 @@ class Adapter:
     def full(self) -> Adapter:
         return self._with(".full()", method={"kind": "full"})
 
+    def method(self, method: Any) -> Adapter:
+        """Your Method object (see verticalize.strategies.Method): which weights train and how the
+        frozen base is stored, e.g. a DoRA or IA3 config."""
+        return self._with(".method(<object>)", method=ref_of(method, "method"))
+
     def _train(self, kind: str, kw: dict[str, Any]) -> Adapter:
         last = self._recipe.stages[-1]
-        current = last.model_dump() if last.kind == kind and len(self._recipe.stages) == 1 else {}
+        same = getattr(last, "kind", None) == kind and not hasattr(last, "target") and len(self._recipe.stages) == 1
+        current = last.model_dump() if same else {}
         return self._with(f".{kind}(...)", train={**current, **kw, "kind": kind})
 
     def sft(self, **kw: Any) -> Adapter:
@@ -111,26 +136,54 @@ class Adapter:
         plus beta, loss_type, label_smoothing; lr defaults to 5e-6."""
         return self._train("dpo", kw)
 
-    def then(self, kind: str, **kw: Any) -> Adapter:
-        """Append a training stage that starts from the previous stage's weights::
+    def then(self, stage: Any, **kw: Any) -> Adapter:
+        """Append a training stage that starts from the previous stage's weights: a kind (``sft``,
+        ``cpt``, ``dpo``) with its keys, or your Stage object (see verticalize.strategies.Stage)::
 
             Adapter(base="smollm2-135m").with_domain("legal").cpt(max_steps=50).then("sft", max_steps=100)
         """
-        stages = self._recipe.to_dict()["train"]
+        stages = self._recipe.to_data()["train"]
         stages = stages if isinstance(stages, list) else [stages]
-        return self._with(f".then({kind!r})", train=[*stages, {**kw, "kind": kind}])
+        if isinstance(stage, str):
+            return self._with(f".then({stage!r})", train=[*stages, {**kw, "kind": stage}])
+        if kw:
+            from verticalize.errors import RecipeError
 
-    def pot(self, enabled: bool = True, **kw: Any) -> Adapter:
-        """Program-of-Thoughts: numeric examples are answered by Python programs run in a sandbox."""
+            raise RecipeError(f".then(<Stage object>) takes no keyword arguments (got {sorted(kw)}): "
+                              "configure the object itself")
+        return self._with(".then(<object>)", train=[*stages, ref_of(stage, f"train[{len(stages)}]")])
+
+    def pot(self, enabled: bool = True, *, executor: Any = None, **kw: Any) -> Adapter:
+        """Program-of-Thoughts: numeric examples are answered by Python programs run in a sandbox
+        (``executor``: your Executor object instead of the built-in PythonSandbox)."""
+        if executor is not None:
+            kw["executor"] = ref_of(executor, "pot.executor")
         return self._section("pot", ".pot(...)", {"enabled": enabled, **kw})
 
-    def evaluate_with(self, *suites: str, **kw: Any) -> Adapter:
-        """Suites run before and after training (``when=[...]``, ``max_examples``, ``generation={...}``)."""
-        ev = self._recipe.eval.model_dump()
+    def evaluate_with(self, *suites: Any, **kw: Any) -> Adapter:
+        """Suites run before and after training: names, suite YAML paths, or Task / Suite objects
+        (see verticalize.strategies); keys ``when=[...]``, ``max_examples``, ``generation={...}``."""
+        ev = self._recipe.to_data()["eval"]
         if suites:
-            ev["suites"] = list(suites)
+            ev["suites"] = [s if isinstance(s, (str, Path)) and not hasattr(s, "tasks") else
+                            ref_of(s, f"eval.suites[{i}]") for i, s in enumerate(suites)]
+            ev["suites"] = [str(s) if isinstance(s, Path) else s for s in ev["suites"]]
         ev.update(kw)
         return self._with(".evaluate_with(...)", eval=ev)
+
+    def callbacks(self, *callbacks: Any) -> Adapter:
+        """transformers ``TrainerCallback`` objects, passed to the trainer of every stage (added to
+        those already given)."""
+        have = self._recipe.to_data()["callbacks"]
+        return self._with(".callbacks(...)", callbacks=[*have, *(ref_of(c, f"callbacks[{len(have) + i}]")
+                                                                 for i, c in enumerate(callbacks))])
+
+    def report_to(self, *reporters: Any) -> Adapter:
+        """Reporter objects (see verticalize.strategies.Reporter) that hear progress, training metrics
+        and evaluation scores (added to those already given)."""
+        have = self._recipe.to_data()["reporters"]
+        return self._with(".report_to(...)", reporters=[*have, *(ref_of(r, f"reporters[{len(have) + i}]")
+                                                                 for i, r in enumerate(reporters))])
 
     def output(self, output_dir: str | Path) -> Adapter:
         return self._with(".output(...)", output_dir=str(output_dir))
@@ -139,7 +192,7 @@ class Adapter:
         """Set any recipe key by its path: ``adapter.set(**{"train.lr": 1e-4})``."""
         from verticalize.recipe import apply_overrides
 
-        data = apply_overrides(self._recipe.to_dict(), [f"{k}={_yaml_scalar(v)}" for k, v in dotted.items()])
+        data = apply_overrides(self._recipe.to_data(), [f"{k}={_yaml_scalar(v)}" for k, v in dotted.items()])
         return Adapter(recipe=parse_recipe(data, source=".set(...)"))
 
     # ---- YAML ------------------------------------------------------------------------------
@@ -147,8 +200,10 @@ class Adapter:
         return self._recipe.to_yaml(path)
 
     @classmethod
-    def from_yaml(cls, path: str | Path, overrides: list[str] | None = None) -> Adapter:
-        return cls(recipe=load_recipe(path, overrides))
+    def from_yaml(cls, path: str | Path, overrides: list[str] | None = None, *, trust_code: bool = False) -> Adapter:
+        """The Adapter of a recipe file. Strategy objects from modules outside verticalize and the
+        installed plugins need ``trust_code=True`` (their code runs when the recipe trains)."""
+        return cls(recipe=load_recipe(path, overrides, trust_code=trust_code))
 
     # ---- running ---------------------------------------------------------------------------
     def train(self, output_dir: str | Path | None = None, *, quiet: bool = False) -> Any:
@@ -160,7 +215,7 @@ class Adapter:
     def sweep(self, replay: list[float], output_dir: str | Path = "runs/sweep", *, retention: str = "general",
               source: str = "general", tolerance: float = 0.02, quiet: bool = False) -> Any:
         """Train one run per replay ratio; returns a SweepResult (table, Pareto plot, best ratio)."""
-        from verticalize.sweep import run_sweep
+        from verticalize.run.sweep import run_sweep
 
         return run_sweep(self, list(replay), output_dir, retention=retention, source=source,
                          tolerance=tolerance, quiet=quiet)
@@ -206,6 +261,23 @@ class Adapter:
 
     def _repr_markdown_(self) -> str:
         return f"**`{self!r}`**\n\n```yaml\n{self.to_yaml()}```"
+
+
+def _source_ref(data: Any, what: str) -> Any:
+    """A DataSource ref for an object: a DataSource as it is; a datasets.Dataset or an iterable of
+    example dicts wrapped in the built-in sources."""
+    if hasattr(data, "fingerprint") and hasattr(data, "__iter__") and hasattr(data, "provenance"):
+        return ref_of(data, what)
+    if type(data).__name__ == "Dataset" and hasattr(data, "column_names"):
+        return ref_of(DatasetSource(data), what)
+    if isinstance(data, dict) and "target" in data:
+        return ref_of(data, what)
+    if hasattr(data, "__iter__") and not isinstance(data, (str, bytes, dict)):
+        return ref_of(ExamplesSource(data), what)
+    from verticalize.errors import RecipeError
+
+    raise RecipeError(f"{what}: expected a path, a datasets.Dataset, an iterable of example dicts or a DataSource "
+                      f"(an object with __iter__, provenance and fingerprint()), got {type(data).__name__}")
 
 
 def _yaml_scalar(v: Any) -> str:

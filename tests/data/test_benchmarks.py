@@ -14,13 +14,13 @@ from verticalize.data import benchmarks
 from verticalize.data.benchmarks import PRESETS, apply_preset
 from verticalize.data.pipeline import load_source
 from verticalize.errors import DataError, UnknownNameError
-from verticalize.recipe import DataSource
+from verticalize.recipe import DataSpec
 
 FIX = Path(__file__).parent / "fixtures" / "benchmarks"
 
 
 def load(path: Path, preset: str, **kw):
-    return load_source(DataSource(path=str(path), preset=preset, **kw))
+    return load_source(DataSpec(path=str(path), preset=preset, **kw))
 
 
 def jsonl(path: Path, rows: list[dict]) -> Path:

@@ -12,7 +12,7 @@ from verticalize.data import redact_pii, replay_mix
 from verticalize.data.clean import clean_examples, drop_overlap
 from verticalize.data.formats import detect_format
 from verticalize.data.pipeline import build_training_data, load_source
-from verticalize.recipe import CleanSpec, DataSource, parse_recipe
+from verticalize.recipe import CleanSpec, DataSpec, parse_recipe
 
 ALPACA = [{"instruction": f"Q{i}", "input": "", "output": f"A{i}"} for i in range(5)]
 
@@ -36,7 +36,7 @@ def test_every_file_type(tmp_path: Path) -> None:
     Dataset.from_list(ALPACA).to_parquet(str(tmp_path / "a.parquet"))
     Dataset.from_list(ALPACA).save_to_disk(str(tmp_path / "hfdir"))
     for name in ("a.jsonl", "a.json", "a.csv", "a.parquet", "hfdir"):
-        ex, info = load_source(DataSource(path=str(tmp_path / name)))
+        ex, info = load_source(DataSpec(path=str(tmp_path / name)))
         assert info["format"] == "alpaca" and len(ex) == 5, name
         assert ex[2]["messages"] == [{"role": "user", "content": "Q2"}, {"role": "assistant", "content": "A2"}]
 
@@ -51,7 +51,7 @@ def test_every_file_type(tmp_path: Path) -> None:
 ])
 def test_formats_detected_and_converted(tmp_path: Path, row: dict, fmt: str) -> None:
     assert detect_format(row) == fmt
-    ex, info = load_source(DataSource(path=str(_write(tmp_path / "d.jsonl", [row]))))
+    ex, info = load_source(DataSpec(path=str(_write(tmp_path / "d.jsonl", [row]))))
     assert info["format"] == fmt
     if fmt == "text":
         assert ex[0]["text"] == "raw domain text"
@@ -63,29 +63,29 @@ def test_formats_detected_and_converted(tmp_path: Path, row: dict, fmt: str) -> 
 
 def test_explicit_format_and_columns(tmp_path: Path) -> None:
     p = _write(tmp_path / "d.jsonl", [{"q": "hi", "a": "yo"}])
-    ex, _ = load_source(DataSource(path=str(p), format="prompt_completion", columns={"q": "prompt", "a": "completion"}))
+    ex, _ = load_source(DataSpec(path=str(p), format="prompt_completion", columns={"q": "prompt", "a": "completion"}))
     assert ex[0]["messages"][0]["content"] == "hi"
     with pytest.raises(DataError, match=r"d.jsonl:1: cannot tell the format"):
-        load_source(DataSource(path=str(p)))
+        load_source(DataSpec(path=str(p)))
 
 
 def test_malformed_json_line_names_file_and_line(tmp_path: Path) -> None:
     p = tmp_path / "bad.jsonl"
     p.write_text('{"instruction": "a", "output": "b"}\n{"instruction": "c", "output": \n{"instruction": "d", "output": "e"}\n')
     with pytest.raises(DataError, match=r"bad.jsonl:2: malformed JSON"):
-        load_source(DataSource(path=str(p)))
-    ex, info = load_source(DataSource(path=str(p), on_error="skip"))
+        load_source(DataSpec(path=str(p)))
+    ex, info = load_source(DataSpec(path=str(p), on_error="skip"))
     assert len(ex) == 2 and info["skipped"] == 1 and "bad.jsonl:2" in info["skipped_examples"][0]
 
 
 def test_missing_and_mistyped_fields(tmp_path: Path) -> None:
     p = _write(tmp_path / "m.jsonl", [{"instruction": "a", "output": "b"}, {"instruction": "c"}])
     with pytest.raises(DataError, match=r"m.jsonl:2: missing field 'output'"):
-        load_source(DataSource(path=str(p), format="alpaca"))
+        load_source(DataSpec(path=str(p), format="alpaca"))
     p = _write(tmp_path / "t.jsonl", [{"instruction": "a", "output": ["not", "text"]}])
     with pytest.raises(DataError, match=r"t.jsonl:1: field 'output' must be text"):
-        load_source(DataSource(path=str(p), format="alpaca"))
-    ex, info = load_source(DataSource(path=str(_write(tmp_path / "s.jsonl", [{"instruction": "a", "output": "b"},
+        load_source(DataSpec(path=str(p), format="alpaca"))
+    ex, info = load_source(DataSpec(path=str(_write(tmp_path / "s.jsonl", [{"instruction": "a", "output": "b"},
                                                                           {"instruction": "c"}])),
                                       format="alpaca", on_error="skip"))
     assert len(ex) == 1 and info["skipped"] == 1
@@ -94,15 +94,15 @@ def test_missing_and_mistyped_fields(tmp_path: Path) -> None:
 def test_empty_and_non_utf8_and_missing_files(tmp_path: Path) -> None:
     (tmp_path / "empty.jsonl").write_text("\n\n")
     with pytest.raises(DataError, match="holds no examples"):
-        load_source(DataSource(path=str(tmp_path / "empty.jsonl")))
+        load_source(DataSpec(path=str(tmp_path / "empty.jsonl")))
     (tmp_path / "latin.jsonl").write_bytes(b'{"text": "ok"}\n{"text": "caf\xe9"}\n')
     with pytest.raises(DataError, match=r"latin.jsonl:2: not UTF-8"):
-        load_source(DataSource(path=str(tmp_path / "latin.jsonl")))
+        load_source(DataSpec(path=str(tmp_path / "latin.jsonl")))
     with pytest.raises(DataError, match="data file not found"):
-        load_source(DataSource(path=str(tmp_path / "nope.jsonl")))
+        load_source(DataSpec(path=str(tmp_path / "nope.jsonl")))
     (tmp_path / "x.txt").write_text("hi")
     with pytest.raises(DataError, match="unsupported file type"):
-        load_source(DataSource(path=str(tmp_path / "x.txt")))
+        load_source(DataSpec(path=str(tmp_path / "x.txt")))
     with pytest.raises(UnknownNameError, match="data format"):
         from verticalize.data.formats import convert
 

@@ -18,7 +18,7 @@ def models() -> str:
 
 
 def domains() -> str:
-    from verticalize.registry import list_domains, load_domain
+    from verticalize.packs import list_domains, load_domain
 
     rows = []
     for name in list_domains():
@@ -31,7 +31,7 @@ def domains() -> str:
 
 
 def suites() -> str:
-    from verticalize.registry import list_domains, load_domain
+    from verticalize.packs import list_domains, load_domain
 
     rows = []
     for name in list_domains():
@@ -46,7 +46,7 @@ def suites() -> str:
 
 
 def recipes() -> str:
-    from verticalize.registry import list_recipes
+    from verticalize.packs import list_recipes
 
     rows = []
     for name, path in list_recipes().items():

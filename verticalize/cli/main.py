@@ -5,7 +5,6 @@ Every VerticalizeError becomes one line on stderr and exit code 2 -- never a tra
 
 from __future__ import annotations
 
-import functools
 import json
 import sys
 from pathlib import Path
@@ -13,24 +12,9 @@ from typing import Any
 
 import click
 
-from verticalize.errors import VerticalizeError
+from verticalize.cli._common import friendly, set_option
 
 __all__ = ["main", "cli"]
-
-
-def _friendly(fn: Any) -> Any:
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except VerticalizeError as e:
-            click.echo(f"error: {e}", err=True)
-            sys.exit(2)
-        except KeyboardInterrupt:
-            click.echo("interrupted: the unfinished run dir keeps the suffix .incomplete", err=True)
-            sys.exit(130)
-
-    return wrapper
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -42,21 +26,25 @@ def cli() -> None:
     """
 
 
-def _set_option(fn: Any) -> Any:
-    return click.option("--set", "overrides", multiple=True, metavar="KEY.PATH=VALUE",
-                        help="Override a recipe key, e.g. --set train.lr=1e-4 (repeatable).")(fn)
+def trust_option(fn: Any) -> Any:
+    return click.option("--trust-code", is_flag=True,
+                        help="Import the recipe's strategy objects even from modules outside verticalize and the "
+                             "installed plugins (their code runs: only for recipes you trust).")(fn)
 
 
 @cli.command()
 @click.argument("recipes", nargs=-1, required=True)
-@_set_option
-def validate(recipes: tuple[str, ...], overrides: tuple[str, ...]) -> None:
-    """Check recipes without loading a model: keys, types, names, data files. Reports every problem."""
-    from verticalize.cli.checks import check_recipe
+@set_option
+@trust_option
+@friendly
+def validate(recipes: tuple[str, ...], overrides: tuple[str, ...], trust_code: bool) -> None:
+    """Check recipes without loading a model: keys, types, names, data files, strategy objects.
+    Reports every problem."""
+    from verticalize.run.validate import validate as check
 
     failed = 0
     for name in recipes:
-        problems = check_recipe(name, list(overrides))
+        problems = check(name, list(overrides), trust_code=trust_code)
         if problems:
             failed += 1
             click.echo(f"{name}: {len(problems)} problem(s)", err=True)
@@ -70,22 +58,23 @@ def validate(recipes: tuple[str, ...], overrides: tuple[str, ...]) -> None:
 
 @cli.command()
 @click.argument("recipe", required=False)
-@_set_option
+@set_option
 @click.option("--output-dir", "-o", type=click.Path(file_okay=False), help="Run dir (default: recipe's output_dir).")
 @click.option("--resume", "resume_dir", type=click.Path(file_okay=False), metavar="RUN_DIR",
               help="Continue a crashed run from its last complete checkpoint (no RECIPE: its own recipe is used).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
 @click.option("--ignore-lock", is_flag=True, help="Train even if the recipe's <stem>.lock.json does not match.")
-@_friendly
+@trust_option
+@friendly
 def train(recipe: str | None, overrides: tuple[str, ...], output_dir: str | None, resume_dir: str | None, quiet: bool,
-          ignore_lock: bool) -> None:
+          ignore_lock: bool, trust_code: bool) -> None:
     """Train a recipe (a YAML path or a shipped recipe name); writes a run dir.
 
     `verticalize train --resume RUN_DIR` continues a run that was killed (RUN_DIR.incomplete).
     """
     from verticalize.errors import RecipeError
     from verticalize.recipe import load_recipe
-    from verticalize.registry import find_recipe
+    from verticalize.packs import find_recipe
     from verticalize.run import execute, resume
 
     if resume_dir is not None:
@@ -97,9 +86,9 @@ def train(recipe: str | None, overrides: tuple[str, ...], output_dir: str | None
     if recipe is None:
         raise RecipeError("give a RECIPE to train (a YAML path or a shipped recipe name), or --resume RUN_DIR")
     path = find_recipe(recipe)
-    r = load_recipe(path, list(overrides))
+    r = load_recipe(path, list(overrides), trust_code=trust_code)
     if not ignore_lock:  # a lock beside the recipe pins data, base and versions (verticalize lock)
-        from verticalize.lock import enforce_lock
+        from verticalize.team.lock import enforce_lock
 
         enforce_lock(path, r)
     run = execute(r, output_dir, quiet=quiet)
@@ -110,11 +99,11 @@ def train(recipe: str | None, overrides: tuple[str, ...], output_dir: str | None
 @click.option("--base", default="smollm2-135m", show_default=True, help="Base model (offline bases work anywhere).")
 @click.option("--steps", type=int, default=None, help="Optimizer steps (default: the quickstart recipe's).")
 @click.option("--output-dir", "-o", type=click.Path(file_okay=False), default=None)
-@_friendly
+@friendly
 def quickstart(base: str, steps: int | None, output_dir: str | None) -> None:
     """Offline finance LoRA SFT on an embedded base, scored before and after on held-out questions."""
     from verticalize.recipe import load_recipe
-    from verticalize.registry import find_recipe
+    from verticalize.packs import find_recipe
     from verticalize.run import default_output_dir, execute
 
     overrides = [f"base.model={base}"] + ([f"train.max_steps={steps}"] if steps else [])
@@ -148,17 +137,17 @@ def _print_result(run: Any) -> None:
 
 @cli.command()
 @click.argument("recipe")
-@_set_option
+@set_option
 @click.option("--replay", "ratios", default="0,0.05,0.2,0.5", show_default=True, help="Comma-separated ratios.")
 @click.option("--tolerance", type=float, default=0.02, show_default=True, help="Allowed drop on the retention suite.")
 @click.option("--output-dir", "-o", type=click.Path(file_okay=False), default="runs/sweep", show_default=True)
 @click.option("--quiet", "-q", is_flag=True)
-@_friendly
+@friendly
 def sweep(recipe: str, overrides: tuple[str, ...], ratios: str, tolerance: float, output_dir: str, quiet: bool) -> None:
     """Train one run per replay ratio and report domain gain against general retention."""
     from verticalize.adapter import Adapter
     from verticalize.errors import RecipeError
-    from verticalize.registry import find_recipe
+    from verticalize.packs import find_recipe
 
     try:
         values = [float(x) for x in ratios.split(",") if x.strip()]
@@ -172,10 +161,10 @@ def sweep(recipe: str, overrides: tuple[str, ...], ratios: str, tolerance: float
 
 @cli.command(name="eval")
 @click.argument("target")
-@_set_option
+@set_option
 @click.option("--suite", "suites", multiple=True, help="Suite name or suite YAML (default: the recipe's).")
 @click.option("--before/--no-before", default=None, help="Also score the base model.")
-@_friendly
+@friendly
 def eval_cmd(target: str, overrides: tuple[str, ...], suites: tuple[str, ...], before: bool | None) -> None:
     """Evaluate a run dir (after, and before when the recipe asks) or a recipe's base model."""
     p = Path(target)
@@ -187,7 +176,7 @@ def eval_cmd(target: str, overrides: tuple[str, ...], suites: tuple[str, ...], b
         click.echo(f"report: {p / 'eval' / 'report.md'}")
         return
     from verticalize.adapter import Adapter
-    from verticalize.registry import find_recipe
+    from verticalize.packs import find_recipe
 
     adapter = Adapter.from_yaml(find_recipe(target), list(overrides))
     click.echo(adapter.evaluate(*suites).to_markdown())
@@ -195,7 +184,7 @@ def eval_cmd(target: str, overrides: tuple[str, ...], suites: tuple[str, ...], b
 
 @cli.command()
 @click.argument("what", type=click.Choice(["models", "domains", "suites", "recipes"]))
-@_friendly
+@friendly
 def ls(what: str) -> None:
     """List model aliases, domain packs, eval suites or shipped recipes."""
     from verticalize.cli import listing
@@ -212,7 +201,7 @@ def ls(what: str) -> None:
 @click.option("--push-to-hub", "push", metavar="ORG/NAME", default=None, help="Upload the export to the HF hub.")
 @click.option("--public", is_flag=True, help="With --push-to-hub: create a public repo (default private).")
 @click.option("--force", is_flag=True, help="Overwrite a non-empty export dir.")
-@_friendly
+@friendly
 def export(run_dir: str, out: str | None, merge: bool, quantize: str | None, push: str | None, public: bool,
            force: bool) -> None:
     """Write a model dir that plain transformers loads (safetensors, tokenizer, chat template,

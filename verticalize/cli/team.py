@@ -1,8 +1,8 @@
 """Team-recipe commands: ``show``, ``lock``, ``diff`` and ``init domain|recipe``.
 
 ``register(cli)`` adds them to the ``verticalize`` group, wrapping each callback in main.py's
-``_friendly`` (a VerticalizeError becomes one ``error: ...`` line and exit code 2). Importing this
-module imports only click: the work happens in verticalize.overlay / lock / diff / scaffold when a
+``friendly`` (a VerticalizeError becomes one ``error: ...`` line and exit code 2). Importing this
+module imports only click: the work happens in verticalize.recipe / lock / diff / scaffold when a
 command runs, so ``verticalize --help`` stays fast and torch-free.
 """
 
@@ -12,22 +12,19 @@ from typing import Any
 
 import click
 
+from verticalize.cli._common import set_option
+
 __all__ = ["COMMANDS", "register"]
-
-
-def _set_option(fn: Any) -> Any:
-    return click.option("--set", "overrides", multiple=True, metavar="KEY.PATH=VALUE",
-                        help="Override a recipe key, e.g. --set train.lr=1e-4 (repeatable).")(fn)
 
 
 @click.command()
 @click.argument("recipe")
-@_set_option
+@set_option
 @click.option("--all", "show_defaults", is_flag=True, help="Also mark the values that are defaults (# default).")
 def show(recipe: str, overrides: tuple[str, ...], show_defaults: bool) -> None:
     """Print the fully resolved recipe (extends, --set, defaults) and where each value came from."""
-    from verticalize.overlay import annotated_yaml, read_overlay
-    from verticalize.registry import find_recipe
+    from verticalize.recipe import annotated_yaml, read_overlay
+    from verticalize.packs import find_recipe
 
     ov = read_overlay(find_recipe(recipe)).with_overrides(list(overrides))
     click.echo(annotated_yaml(ov, ov.parse(), show_defaults), nl=False)
@@ -35,16 +32,16 @@ def show(recipe: str, overrides: tuple[str, ...], show_defaults: bool) -> None:
 
 @click.command()
 @click.argument("recipe")
-@_set_option
+@set_option
 @click.option("--force", is_flag=True, help="Overwrite an existing lock.")
 def lock(recipe: str, overrides: tuple[str, ...], force: bool) -> None:
     """Write RECIPE's lock beside it (<stem>.lock.json): resolved recipe, data and base sha256, versions.
 
     `verticalize train` then refuses to run when any of them changed (unless --ignore-lock).
     """
-    from verticalize.lock import read_lock, write_lock
+    from verticalize.team.lock import read_lock, write_lock
     from verticalize.recipe import load_recipe
-    from verticalize.registry import find_recipe
+    from verticalize.packs import find_recipe
 
     path = find_recipe(recipe)
     out = write_lock(path, load_recipe(path, list(overrides)), list(overrides), force=force)
@@ -62,7 +59,7 @@ def lock(recipe: str, overrides: tuple[str, ...], force: bool) -> None:
 def diff(a: str, b: str) -> None:
     """Compare two recipes (paths or shipped names) or two run dirs key by key; runs also by metrics and
     eval scores. Always exits 0 when both inputs load."""
-    from verticalize.diff import diff_report
+    from verticalize.team.diff import diff_report
 
     click.echo(diff_report(a, b))
 
@@ -78,7 +75,7 @@ def init() -> None:
 @click.option("--force", is_flag=True, help="Write into a non-empty dir, overwriting the pack's files.")
 def init_domain_cmd(name: str, directory: str | None, force: bool) -> None:
     """Create a domain pack dir: domain.yaml, train.jsonl, eval.jsonl, suite.yaml, README.md."""
-    from verticalize.scaffold import init_domain
+    from verticalize.team.scaffold import init_domain
 
     d = init_domain(name, directory, force=force)
     click.echo(f"wrote domain pack {name!r} in {d}: domain.yaml, train.jsonl, eval.jsonl, suite.yaml, README.md")
@@ -93,7 +90,7 @@ def init_domain_cmd(name: str, directory: str | None, force: bool) -> None:
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
 def init_recipe_cmd(path: str | None, domain: str, base: str, method: str, force: bool) -> None:
     """Write a commented recipe YAML (default ./<domain>-<base>-<method>.yaml) that validates at once."""
-    from verticalize.scaffold import init_recipe
+    from verticalize.team.scaffold import init_recipe
 
     out = init_recipe(path, domain=domain, base=base, method=method, force=force)
     click.echo(f"wrote {out}; check it with: verticalize validate {out}")
@@ -112,9 +109,9 @@ def _wrap(cmd: click.Command, friendly: Any) -> None:
 
 
 def register(cli: click.Group) -> None:
-    """Add the team commands to ``cli``, their errors made friendly by main.py's ``_friendly``."""
-    from verticalize.cli.main import _friendly
+    """Add the team commands to ``cli``, their errors made friendly by main.py's ``friendly``."""
+    from verticalize.cli._common import friendly
 
     for cmd in COMMANDS:
-        _wrap(cmd, _friendly)
+        _wrap(cmd, friendly)
         cli.add_command(cmd)

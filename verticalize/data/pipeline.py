@@ -16,9 +16,10 @@ from verticalize.data.formats import convert
 from verticalize.data.mix import mix_sources, replay_mix
 from verticalize.data.sources import read_examples
 from verticalize.errors import DataError
-from verticalize.recipe import DataSource, Recipe
+from verticalize.recipe import DataSpec, Recipe
 
-__all__ = ["DataBuild", "build_training_data", "load_source", "load_pack_split", "fingerprint"]
+__all__ = ["DataBuild", "build_training_data", "load_source", "load_pack_split", "fingerprint", "with_system_prompt",
+           "select"]
 
 
 @dataclass
@@ -38,9 +39,34 @@ def fingerprint(path: str | Path) -> str | None:
     return h.hexdigest()
 
 
-def load_source(src: DataSource, base_dir: Path | None = None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    rows, rep = read_examples(src.path, split=src.split, limit=src.limit, on_error=src.on_error, base_dir=base_dir,
-                              config=src.config)
+def read_source(ref: Any, limit: int | None = None) -> tuple[list[dict[str, Any]], dict[str, Any], str]:
+    """The rows of a DataSource object (see verticalize.strategies), its provenance and fingerprint."""
+    from itertools import islice
+
+    from verticalize.strategies import build
+
+    obj = build(ref, "data source")
+    try:
+        rows = list(islice(iter(obj), limit))
+    except Exception as e:  # the user's code: name it, keep the cause
+        raise DataError(f"DataSource {ref.target} failed while iterating: {type(e).__name__}: {e}") from e
+    bad = next((i for i, r in enumerate(rows) if not isinstance(r, dict)), None)
+    if bad is not None:
+        raise DataError(f"DataSource {ref.target}: item {bad} is a {type(rows[bad]).__name__}; a DataSource yields "
+                        "one dict per example")
+    return rows, dict(getattr(obj, "provenance", {}) or {}), str(obj.fingerprint())
+
+
+def load_source(src: DataSpec, base_dir: Path | None = None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    if src.source is not None:
+        from verticalize.data.sources import LoadReport
+
+        rows, provenance, fp = read_source(src.source, src.limit)
+        rep = LoadReport(source=str(provenance.get("source") or src.source.target), read=len(rows))
+    else:
+        rows, rep = read_examples(src.path, split=src.split, limit=src.limit, on_error=src.on_error,
+                                  base_dir=base_dir, config=src.config)
+        provenance, fp = {}, None
     fmt_in = src.format
     if src.preset:
         from verticalize.data.benchmarks import apply_preset
@@ -52,7 +78,9 @@ def load_source(src: DataSource, base_dir: Path | None = None) -> tuple[list[dic
     if not examples:
         raise DataError(f"{rep.source}: no usable examples ({rep.skipped} skipped: {'; '.join(rep.problems[:3])})")
     info = {"source": rep.source, "format": fmt, "read": rep.read, "skipped": rep.skipped,
-            "converted": len(examples), "sha256": fingerprint(rep.source)}
+            "converted": len(examples), "sha256": fp or fingerprint(rep.source)}
+    if provenance:
+        info["provenance"] = provenance
     if rep.problems:
         info["skipped_examples"] = rep.problems
     return examples, info
@@ -63,14 +91,15 @@ def load_pack_split(pack: Any, split: str) -> tuple[list[dict[str, Any]], list[d
     out: list[dict[str, Any]] = []
     infos = []
     for entry in getattr(pack, split):
-        src = DataSource(**entry)
+        src = DataSpec(**entry)
         examples, info = load_source(src, base_dir=pack.dir)
         out.extend(examples)
         infos.append(info)
     return out, infos
 
 
-def _with_system(examples: list[dict[str, Any]], pack: Any) -> list[dict[str, Any]]:
+def with_system_prompt(examples: list[dict[str, Any]], pack: Any) -> list[dict[str, Any]]:
+    """Chat examples with the pack's system prompt (per language) first, unless they have one."""
     if pack is None or not pack.system_prompt:
         return examples
     out = []
@@ -109,9 +138,9 @@ def _fits(kind: str, ex: dict[str, Any]) -> bool:
     return "messages" in ex
 
 
-def _with_system_prompt(examples: list[dict[str, Any]], pack: Any, kind: str) -> list[dict[str, Any]]:
+def _system_for_kind(examples: list[dict[str, Any]], pack: Any, kind: str) -> list[dict[str, Any]]:
     if kind == "sft":
-        return _with_system(examples, pack)
+        return with_system_prompt(examples, pack)
     if kind == "dpo" and pack is not None and pack.system_prompt:
         out = []
         for ex in examples:
@@ -122,11 +151,34 @@ def _with_system_prompt(examples: list[dict[str, Any]], pack: Any, kind: str) ->
     return examples
 
 
+STEP_BATCH = 1000
+
+
+def run_step(ref: Any, examples: list[dict[str, Any]], what: str, batch_size: int = STEP_BATCH
+             ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Run a Step object (see verticalize.strategies.Step) over the examples in batches; its report
+    counts examples in and out and adds the step's own ``counts()``."""
+    from verticalize.strategies import build
+
+    step = build(ref, what)
+    out: list[dict[str, Any]] = []
+    for start in range(0, len(examples), batch_size):
+        kept = step(examples[start: start + batch_size])
+        bad = next((x for x in kept if not isinstance(x, dict)), None) if isinstance(kept, list) else kept
+        if bad is not None:
+            raise DataError(f"{what} ({ref.target}) returned {type(bad).__name__}; a Step returns a list of "
+                            "example dicts")
+        out.extend(kept)
+    counts = step.counts() if callable(getattr(step, "counts", None)) else {}
+    return out, {"step": str(getattr(step, "name", ref.kind)), "in": len(examples), "out": len(out),
+                 "target": ref.target, **{k: v for k, v in dict(counts or {}).items() if k not in ("in", "out")}}
+
+
 def build_training_data(recipe: Recipe, length: Any = None, kind: str | None = None) -> DataBuild:
     """The training examples of a recipe for one training kind (``sft`` chats, ``cpt`` text, ``dpo``
     preference pairs; default: the first stage's): domain pack + ``data:``, cleaned,
     decontaminated, mixed. Examples of other kinds are counted as unused, never silently lost."""
-    from verticalize.registry import load_domain
+    from verticalize.packs import load_domain
 
     kind = kind or recipe.stages[0].kind
     pack_key, wanted = KIND_DATA[kind]
@@ -153,7 +205,7 @@ def build_training_data(recipe: Recipe, length: Any = None, kind: str | None = N
         raise DataError(f"{kind} trains on {wanted}; {where}no data: source holds any. "
                         f"Add data: [{{path: ..., format: {'text' if kind == 'cpt' else 'preference' if kind == 'dpo' else 'alpaca'}}}]")
     examples, mix_report = mix_sources(groups, weights, recipe.mix.strategy, seed=recipe.seed)
-    examples = _with_system_prompt(examples, pack, kind)
+    examples = _system_for_kind(examples, pack, kind)
     steps: list[dict[str, Any]] = [mix_report]
     c = recipe.clean
     if c.languages or c.tasks:
@@ -162,6 +214,9 @@ def build_training_data(recipe: Recipe, length: Any = None, kind: str | None = N
         steps.append({"step": "select", "in": n, "out": len(examples), "languages": c.languages, "tasks": c.tasks})
     examples, clean_steps = clean_examples(examples, recipe.clean)
     steps += clean_steps
+    for i, ref in enumerate(recipe.clean.steps):
+        examples, report = run_step(ref, examples, f"clean.steps[{i}]")
+        steps.append(report)
     if pack is not None and pack.eval:
         held, _ = load_pack_split(pack, "eval")
         examples, overlap = drop_overlap(examples, held)
@@ -178,19 +233,30 @@ def build_training_data(recipe: Recipe, length: Any = None, kind: str | None = N
         steps.append({"step": "replay", "in": len(examples), "out": len(examples),
                       "skipped": f"replay mixes general chat examples into sft stages, not {kind}"})
     elif recipe.replay is not None and recipe.replay.ratio > 0:
-        from verticalize.registry import list_domains
+        from verticalize.packs import list_domains
 
         rsrc = recipe.replay.source
-        if rsrc in list_domains() or (Path(rsrc) / "domain.yaml").is_file():
+        if not isinstance(rsrc, str):
+            general, ginfo = load_source(DataSpec(source=rsrc))
+            ginfos = [ginfo]
+        elif rsrc in list_domains() or (Path(rsrc) / "domain.yaml").is_file():
             gpack = load_domain(rsrc)
             general, ginfos = load_pack_split(gpack, "train")
-            general = _with_system(general, gpack)
+            general = with_system_prompt(general, gpack)
         else:
-            general, ginfo = load_source(DataSource(path=rsrc))
+            general, ginfo = load_source(DataSpec(path=rsrc))
             ginfos = [ginfo]
         sources += [{**i, "role": "replay"} for i in ginfos]
-        examples, mix = replay_mix(examples, general, recipe.replay.ratio, by=recipe.replay.by,
-                                   seed=recipe.seed, length=length)
+        if recipe.replay.mixer is not None:
+            from verticalize.strategies import build
+
+            mixer = build(recipe.replay.mixer, "replay.mixer")
+            examples, mix = mixer.mix(examples, general, seed=recipe.seed, length=length)
+            mix = {"step": "replay", "mixer": recipe.replay.mixer.target, "in": len(general), "out": len(examples),
+                   **dict(mix or {})}
+        else:
+            examples, mix = replay_mix(examples, general, recipe.replay.ratio, by=recipe.replay.by,
+                                       seed=recipe.seed, length=length)
         steps.append(mix)
     return DataBuild(train=examples, report={"kind": kind, "sources": sources, "steps": steps,
                                              "train_examples": len(examples)})

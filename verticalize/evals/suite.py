@@ -69,7 +69,7 @@ class Suite:
 
 
 def list_suites() -> list[str]:
-    from verticalize.registry import list_domains
+    from verticalize.packs import list_domains
 
     return list_domains()
 
@@ -89,8 +89,8 @@ def _check(examples: list[dict[str, Any]], source: str) -> None:
 
 def load_suite(name_or_path: str | Path) -> Suite:
     """A bundled suite by name (a pack's suite.yaml) or a suite YAML path."""
-    from verticalize.data.pipeline import _with_system, load_pack_split
-    from verticalize.registry import list_domains, load_domain
+    from verticalize.data.pipeline import with_system_prompt, load_pack_split
+    from verticalize.packs import list_domains, load_domain
 
     p = Path(name_or_path).expanduser()
     if p.suffix in (".yaml", ".yml"):
@@ -102,7 +102,7 @@ def load_suite(name_or_path: str | Path) -> Suite:
         examples, _ = load_pack_split(pack, "eval")
         if not examples:
             raise DataError(f"domain {pack.name!r} has no eval data (eval: in {pack.dir / 'domain.yaml'})")
-        examples = _with_system(examples, pack)
+        examples = with_system_prompt(examples, pack)
         _check(examples, str(pack.dir))
         return Suite(pack.name, tuple(examples), pack.pot, "retention" if pack.name == "general" else "domain")
     from verticalize.errors import UnknownNameError
@@ -114,8 +114,8 @@ _SUITE_KEYS = {"name", "role", "description", "system_prompt", "data", "pot"}
 
 
 def _suite_file(p: Path, pack: Any) -> Suite:
-    from verticalize.data.pipeline import _with_system, load_source
-    from verticalize.recipe import DataSource
+    from verticalize.data.pipeline import with_system_prompt, load_source
+    from verticalize.recipe import DataSpec
 
     if not p.is_file():
         raise DataError(f"suite file not found: {p}")
@@ -128,14 +128,14 @@ def _suite_file(p: Path, pack: Any) -> Suite:
         raise DataError(f"{p}: role {role!r} is not allowed; allowed: domain, retention")
     examples: list[dict[str, Any]] = []
     for entry in raw.get("data") or []:
-        src = DataSource(**({"path": entry} if isinstance(entry, str) else entry))
+        src = DataSpec(**({"path": entry} if isinstance(entry, str) else entry))
         ex, _ = load_source(src, base_dir=p.parent)
         examples += ex
     if not examples:
         raise DataError(f"{p}: the suite has no examples (data: is empty)")
     sp = raw.get("system_prompt")
     if sp == "pack" and pack is not None:
-        examples = _with_system(examples, pack)
+        examples = with_system_prompt(examples, pack)
     elif sp and sp != "pack":
         prompts = sp if isinstance(sp, dict) else None
         examples = [{**e, "messages": [{"role": "system", "content": prompts.get(e.get("lang"), next(iter(prompts.values())))

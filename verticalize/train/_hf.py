@@ -40,9 +40,11 @@ def detect_device() -> Device:
     return Device("cpu", False)
 
 
-def precision(spec: SFTSpec, dev: Device) -> str:
-    if spec.precision != "auto":
-        return spec.precision
+def precision(spec: SFTSpec | None, dev: Device) -> str:
+    """The training precision: the stage's own (a Stage object may have none), else by device."""
+    chosen = getattr(spec, "precision", "auto")
+    if chosen != "auto":
+        return chosen
     return "bf16" if dev.kind == "cuda" and dev.bf16 else "fp32"
 
 

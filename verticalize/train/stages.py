@@ -14,14 +14,15 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from verticalize.train import _hf
+from verticalize.strategies import MethodContext, StageContext, StageResult, build
 from verticalize.train.checkpoints import CheckpointMarker, last_complete_checkpoint
 from verticalize.train.cpt import train_cpt
 from verticalize.train.dpo import train_dpo
 from verticalize.train.progress import ProgressLog
 from verticalize.train.sft import train_sft
+from verticalize.train.weights import load_weights, save_weights, weights_dir
 
-__all__ = ["run_stages", "embedding_modules", "save_weights"]
+__all__ = ["run_stages", "stage_for", "save_result", "SpecStage", "embedding_modules"]
 
 log = logging.getLogger("verticalize")
 
@@ -29,93 +30,140 @@ TRAINERS = {"sft": train_sft, "cpt": train_cpt, "dpo": train_dpo}
 STAGE_DONE = "stage.json"
 
 
-def run_stages(recipe: Any, model: Any, resolved: Any, tokenizer: Any, examples: list[list[dict[str, Any]]],
-               dirs: list[Path], dev: Any, targets: list[str] | str, out: Any, resume: bool) -> tuple[Any, list[dict]]:
-    specs = recipe.stages
-    multi = len(specs) > 1
-    results: list[dict[str, Any]] = []
-    for i, (spec, exs, sdir) in enumerate(zip(specs, examples, dirs)):
+class SpecStage:
+    """A built-in training kind (``SFTSpec``, ``CPTSpec``, ``DPOSpec``) as a Stage."""
+
+    EXAMPLES = {"sft": "chat", "cpt": "text", "dpo": "preference"}
+
+    def __init__(self, spec: Any):
+        self.spec = spec
+        self.kind = spec.kind
+        self.examples = self.EXAMPLES[spec.kind]
+        self.seed = spec.seed
+
+    def train(self, ctx: StageContext) -> StageResult:
+        r = TRAINERS[self.kind](self.spec, ctx.method, ctx.model, ctx.tokenizer, ctx.examples, ctx.output_dir,
+                                ctx.peft_config, ctx.device, ctx.callbacks, ctx.resume_from)
+        model, trainer = r["model"], r["trainer"]
+        sharded = bool(getattr(trainer, "is_fsdp_enabled", False) or getattr(trainer, "is_deepspeed_enabled", False))
+        return StageResult(model=model, metrics=r["metrics"], log_history=r["log_history"],
+                           save=lambda dest: save_weights(model, dest, _is_main(), trainer), sharded=sharded)
+
+
+def stage_for(spec_or_ref: Any, index: int) -> Any:
+    """The Stage object for one entry of a recipe's ``train``: a built-in spec wrapped, or the user's object."""
+    if hasattr(spec_or_ref, "target"):
+        from verticalize.errors import RecipeError
+
+        stage = build(spec_or_ref, f"train[{index}]")
+        if getattr(stage, "examples", None) not in ("chat", "text", "preference"):
+            raise RecipeError(f"train[{index}]: {spec_or_ref.target}.examples must be 'chat', 'text' or 'preference' "
+                              f"(which examples the stage trains on), got {getattr(stage, 'examples', None)!r}")
+        return stage
+    return SpecStage(spec_or_ref)
+
+
+def _is_main() -> bool:
+    import os
+
+    return os.environ.get("RANK", "0") == "0"
+
+
+def run_stages(recipe: Any, stages: list[Any], method: Any, model: Any, tokenizer: Any,
+               examples: list[list[dict[str, Any]]], dirs: list[Path], dev: Any, targets: list[str] | str, out: Any,
+               resume: bool, callbacks: list[Any] = ()) -> tuple[Any, list[StageResult]]:
+    """Train each stage in order, from the previous one's weights; ``callbacks`` reach every trainer."""
+    multi = len(stages) > 1
+    results: list[StageResult] = []
+    for i, (stage, exs, sdir) in enumerate(zip(stages, examples, dirs)):
+        spec = getattr(stage, "spec", None)
         done = sdir / STAGE_DONE
         if resume and multi and done.is_file():
-            results.append(json.loads(done.read_text("utf-8")))
-            if not (i + 1 < len(specs) and (dirs[i + 1] / STAGE_DONE).is_file()):
-                model = _load_stage_weights(recipe, model, sdir)  # the next stage starts from here
-            out.say(f"[verticalize] stage {i + 1} ({spec.kind}) finished before the crash: skipped")
+            saved = json.loads(done.read_text("utf-8"))
+            if not (i + 1 < len(stages) and (dirs[i + 1] / STAGE_DONE).is_file()):
+                full = not (sdir / "adapter").is_dir()  # the next stage starts from here
+                model = load_weights(sdir / ("model" if full else "adapter"), base=lambda m=model: m, full=full,
+                                     trainable=True, dtype=model.dtype)
+            results.append(StageResult(model=model, metrics=saved["metrics"], log_history=saved["log_history"]))
+            out.say(f"[verticalize] stage {i + 1} ({stage.kind}) finished before the crash: skipped")
             continue
         if out.main:
             sdir.mkdir(parents=True, exist_ok=True)
         peft = None
+        embeddings = bool(getattr(spec, "train_embeddings", False))
         if not _is_peft(model):
-            extra = embedding_modules(model) if getattr(spec, "train_embeddings", False) else None
-            if getattr(spec, "train_embeddings", False) and recipe.method.kind == "full":
-                extra = None  # every weight trains already
-            peft = _hf.peft_config(recipe.method, targets, extra_modules=extra,
-                                   tie_embeddings=bool(getattr(model.config, "tie_word_embeddings", False)))
-        elif getattr(spec, "train_embeddings", False):
+            ctx = MethodContext(target_modules=targets, device=dev, compute_dtype=model.dtype,
+                                tie_embeddings=bool(getattr(model.config, "tie_word_embeddings", False)),
+                                extra_modules=embedding_modules(model) if embeddings else None)
+            peft = method.peft_config(ctx)  # None: full fine-tuning, every weight trains already
+        elif embeddings:
             log.warning("train_embeddings: stage %d continues an existing adapter; its trainable modules were fixed "
                         "by the first stage, so embeddings train only if that stage trained them", i + 1)
         resume_from = last_complete_checkpoint(sdir / "checkpoints") if resume else None
         if resume_from is not None:
-            out.say(f"[verticalize] stage {i + 1} ({spec.kind}): resuming from {resume_from.name}")
+            out.say(f"[verticalize] stage {i + 1} ({stage.kind}): resuming from {resume_from.name}")
         progress = ProgressLog(sdir / "train_log.jsonl", show=out.main and not out.quiet,
-                               desc=f"{spec.kind}:{recipe.method.kind}" + (f" {i + 1}/{len(specs)}" if multi else ""),
+                               desc=f"{stage.kind}:{method.kind}" + (f" {i + 1}/{len(stages)}" if multi else ""),
                                truncate_after=_step_of(resume_from) if out.main else None)
         from transformers import set_seed
 
-        set_seed(spec.seed)  # new LoRA weights are drawn before the Trainer seeds: same init whatever ran before
-        result = TRAINERS[spec.kind](spec, recipe.method, model, tokenizer, exs, sdir, peft, dev,
-                                     [progress, CheckpointMarker()], resume_from)
+        set_seed(stage.seed)  # new LoRA weights are drawn before the Trainer seeds: same init whatever ran before
+        ctx_stage = StageContext(model=model, tokenizer=tokenizer, examples=exs, output_dir=sdir, peft_config=peft,
+                                 device=dev, callbacks=[progress, CheckpointMarker(), *callbacks],
+                                 resume_from=resume_from, method=getattr(method, "spec", method))
+        result = _as_result(stage.train(ctx_stage), i, stage.kind)
         step_times = progress.step_times[1:] or progress.step_times
-        result["metrics"]["mean_step_seconds"] = round(sum(step_times) / len(step_times), 4) if step_times else None
-        model = result["model"]
+        result.metrics["mean_step_seconds"] = round(sum(step_times) / len(step_times), 4) if step_times else None
+        model = result.model
         if multi:
-            _save_stage(recipe, model, tokenizer, sdir, result, out.main)
-        results.append({"metrics": result["metrics"], "log_history": result["log_history"],
-                        "trainer": result["trainer"]})
+            _save_stage(model, tokenizer, sdir, result, out.main)
+        results.append(result)
     return model, results
+
+
+def _as_result(r: Any, i: int, kind: str) -> StageResult:
+    """A stage's result as a StageResult: any object with ``model``, ``metrics`` and ``log_history``."""
+    if isinstance(r, StageResult):
+        return r
+    if not hasattr(r, "model"):
+        from verticalize.errors import RunError
+
+        raise RunError(f"stage {i + 1} ({kind}): train() returned {type(r).__name__}; a Stage returns an object with "
+                       "model, metrics and log_history (e.g. verticalize.strategies.StageResult)")
+    return StageResult(model=r.model, metrics=dict(getattr(r, "metrics", {}) or {}),
+                       log_history=list(getattr(r, "log_history", []) or []), save=getattr(r, "save", None),
+                       sharded=bool(getattr(r, "sharded", False)))
+
+
+def save_result(result: StageResult, dest: Path, main: bool) -> None:
+    """Save a stage's weights: through the stage's own ``save`` when it gave one (every rank calls it
+    under FSDP / ZeRO-3), else ``save_pretrained`` on rank 0."""
+    if result.save is not None:
+        result.save(dest)
+    elif main:
+        result.model.save_pretrained(dest)
 
 
 def _step_of(ckpt: Path | None) -> int | None:
     return int(ckpt.name.split("-")[1]) if ckpt is not None else None
 
 
-def save_weights(model: Any, trainer: Any, dest: Path, main: bool) -> None:
-    """Save the trained adapter (or model). Under several processes every rank calls the Trainer's
-    save (FSDP / DeepSpeed ZeRO-3 gather the shards); only rank 0 writes."""
-    import os
-
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and trainer is not None:
-        trainer.save_model(str(dest))
-    elif main:
-        model.save_pretrained(dest)
-
-
-def _save_stage(recipe: Any, model: Any, tokenizer: Any, sdir: Path, result: dict[str, Any], main: bool) -> None:
+def _save_stage(model: Any, tokenizer: Any, sdir: Path, result: StageResult, main: bool) -> None:
     from verticalize.plots import loss_curve
 
-    dest = sdir / ("model" if recipe.method.kind == "full" else "adapter")
-    save_weights(model, result["trainer"], dest, main)
+    dest = weights_dir(sdir, "lora" if _is_peft(model) else "full")
+    save_result(result, dest, main)
     if not main:
         return
     tokenizer.save_pretrained(dest)
-    loss_curve(result["log_history"], sdir / "loss.png", title=f"stage {sdir.name} loss")
+    loss_curve(result.log_history, sdir / "loss.png", title=f"stage {sdir.name} loss")
     import shutil
 
     shutil.rmtree(sdir / "checkpoints", ignore_errors=True)
     tmp = sdir / (STAGE_DONE + ".tmp")
-    tmp.write_text(json.dumps({"metrics": result["metrics"], "log_history": result["log_history"]}, default=float),
+    tmp.write_text(json.dumps({"metrics": result.metrics, "log_history": result.log_history}, default=float),
                    encoding="utf-8")
     tmp.replace(sdir / STAGE_DONE)  # written last: a stage counts as finished only with its weights saved
-
-
-def _load_stage_weights(recipe: Any, model: Any, sdir: Path) -> Any:
-    if recipe.method.kind == "full":
-        from transformers import AutoModelForCausalLM
-
-        return AutoModelForCausalLM.from_pretrained(sdir / "model", dtype=model.dtype)
-    from peft import PeftModel
-
-    return PeftModel.from_pretrained(model, str(sdir / "adapter"), is_trainable=True)
 
 
 def _is_peft(model: Any) -> bool:

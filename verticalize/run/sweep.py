@@ -88,7 +88,7 @@ def run_sweep(adapter: Any, ratios: list[float], output_dir: str | Path, *, rete
     rows: list[dict[str, Any]] = []
     before: dict[str, float] = {}
     for i, ratio in enumerate(sorted(ratios)):
-        a = adapter.replay(source, ratio=ratio) if ratio > 0 else adapter._with(".replay(None)", replay=None)
+        a = adapter.replay(source, ratio=ratio) if ratio > 0 else adapter.replay(None)
         a = a.evaluate_with(*suites, when=["before", "after"] if i == 0 else ["after"])
         run = a.train(output_dir=out / f"replay-{ratio:g}", quiet=quiet)
         scores = run.report.scores

@@ -229,7 +229,7 @@ def init_recipe(path: str | Path | None, *, domain: str, base: str, method: str 
     """Write a commented recipe for ``domain`` on ``base``; refuses an existing file unless ``force``."""
     from verticalize.models.loaders import resolve_model
     from verticalize.recipe import BaseSpec, parse_recipe
-    from verticalize.registry import list_domains, load_domain
+    from verticalize.packs import list_domains, load_domain
 
     if method not in METHODS:
         raise VerticalizeError(f"--method {method!r} is not allowed; allowed: {', '.join(METHODS)}")

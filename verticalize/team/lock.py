@@ -109,17 +109,20 @@ def _pack_splits(kinds: list[str]) -> tuple[str, ...]:
 
 def data_files(recipe: Any, base_dir: Path) -> dict[str, dict[str, Any]]:
     """Every data file the recipe's training data is built from, keyed ``role:name`` (see the module doc)."""
-    from verticalize.registry import list_domains, load_domain
+    from verticalize.packs import list_domains, load_domain
 
     out: dict[str, dict[str, Any]] = {}
     kinds = _stage_kinds(recipe)
     if recipe.domain:
         _pack_files(load_domain(recipe.domain), "domain", _pack_splits(kinds), out)
     for src in recipe.data:
-        _source_files(src.path, base_dir, "data", out)
+        if src.path is not None:  # DataSource objects carry their own fingerprint (in the run manifest)
+            _source_files(src.path, base_dir, "data", out)
     if recipe.replay is not None and recipe.replay.ratio > 0 and "sft" in kinds:  # replay mixes into sft only
         r = recipe.replay.source
-        if r in list_domains() or (Path(r) / "domain.yaml").is_file():
+        if not isinstance(r, str):
+            pass  # a DataSource object: fingerprinted in the run manifest
+        elif r in list_domains() or (Path(r) / "domain.yaml").is_file():
             _pack_files(load_domain(r), "replay", ("train",), out)
         else:
             _source_files(r, base_dir, "replay", out)
@@ -212,7 +215,7 @@ def _files_problems(what: str, locked: dict[str, Any], now: dict[str, Any]) -> l
 def check_lock(recipe_path: str | Path, recipe: Any) -> list[str]:
     """Every difference between the lock beside ``recipe_path`` and ``recipe`` as it would train now
     (an empty list when they match or when there is no lock)."""
-    from verticalize.diff import diff_dicts
+    from verticalize.team.diff import diff_dicts
 
     lp = lock_path(recipe_path)
     if not lp.is_file():

@@ -1,4 +1,4 @@
-"""The recipe: frozen pydantic models, YAML IO and the JSON Schema.
+"""The recipe schema: frozen pydantic models (no file IO but ``to_yaml``).
 
 A recipe is only data. It is the single source for the YAML keys, the Adapter's keyword
 arguments and the CLI's ``--set`` paths. ``extra="forbid"`` everywhere: a misspelt key is an
@@ -12,21 +12,100 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 import yaml
-from pydantic import (BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator,
-                      model_validator)
+from pydantic import (BaseModel, ConfigDict, Discriminator, Field, PrivateAttr, Tag, field_validator,
+                      model_serializer, model_validator)
 
-from verticalize._recipe_errors import line_index, problems_of
-from verticalize.errors import RecipeError
 
-__all__ = ["Recipe", "BaseSpec", "DataSource", "CleanSpec", "ReplaySpec", "MixSpec", "LoraSpec", "QLoraSpec",
-           "FullSpec", "SFTSpec", "CPTSpec", "DPOSpec", "PotSpec", "GenerationSpec", "EvalSpec", "DATA_FORMATS",
-           "load_recipe", "parse_recipe", "apply_overrides", "recipe_json_schema"]
+__all__ = ["Recipe", "StrategyRef", "BaseSpec", "DataSpec", "CleanSpec", "ReplaySpec", "MixSpec", "LoraSpec", "QLoraSpec",
+           "FullSpec", "SFTSpec", "CPTSpec", "DPOSpec", "PotSpec", "GenerationSpec", "EvalSpec", "DATA_FORMATS"]
 
 DATA_FORMATS = ("auto", "alpaca", "sharegpt", "messages", "text", "prompt_completion", "preference")
 
 
 class _Spec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+class StrategyRef(_Spec):
+    """A strategy object named by import path: ``{target: "pkg.module:Name", args: {...}}``.
+
+    ``Name`` is a class or function (called with ``args``) or a ready object (``args`` empty). In
+    YAML that is all there is; refs built from a live Python object (``Adapter.with_data(obj)``...)
+    also carry the object itself, so objects without an import path (a local class, a lambda, a
+    dataset in memory) work in Python; only ``to_yaml`` then fails, naming the object.
+    """
+
+    target: str = Field(..., pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$",
+                        description="Import path 'pkg.module:Name' of a class, function or object.")
+    args: dict[str, Any] = Field(default_factory=dict, description="Keyword arguments for the class or function.")
+    _obj: Any = PrivateAttr(None)
+    _why_not: str | None = PrivateAttr(None)  # why this live object cannot be written to YAML
+
+    @property
+    def obj(self) -> Any:
+        """The live object this ref was made from (None for refs read from YAML)."""
+        return self._obj
+
+    @property
+    def portable(self) -> str | None:
+        """None when the ref can be written to YAML and rebuilt elsewhere; else the reason."""
+        return self._why_not
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, StrategyRef):
+            return NotImplemented
+        if self._why_not or other._why_not:  # an object with no import path equals only itself
+            return self._obj is other._obj
+        return (self.target, self.args) == (other.target, other.args)
+
+    def __hash__(self) -> int:
+        return hash(self.target)
+
+    @model_serializer(mode="plain")
+    def _serialize(self) -> dict[str, Any]:
+        return {"target": self.target, "args": _jsonable(self.args)}
+
+    @property
+    def kind(self) -> str:
+        """A short name for reports: the object's own ``kind``, else its class or function name."""
+        return str(getattr(self._obj, "kind", "") or self.target.rsplit(":", 1)[-1].rsplit(".", 1)[-1])
+
+
+def _jsonable(v: Any) -> Any:
+    if v is None or isinstance(v, (str, int, float, bool)):
+        return v
+    if isinstance(v, (list, tuple)):
+        return [_jsonable(x) for x in v]
+    if isinstance(v, dict):
+        return {str(k): _jsonable(x) for k, x in v.items()}
+    return f"<{type(v).__module__}.{type(v).__qualname__} object>"
+
+
+def _walk_refs(v: Any, key: str) -> Any:
+    if isinstance(v, StrategyRef):
+        yield key, v
+    elif isinstance(v, BaseModel):
+        for name in type(v).model_fields:
+            yield from _walk_refs(getattr(v, name), f"{key}.{name}" if key else name)
+    elif isinstance(v, (list, tuple)):
+        for i, x in enumerate(v):
+            yield from _walk_refs(x, f"{key}[{i}]")
+
+
+def _keep_refs(v: Any) -> Any:
+    if isinstance(v, StrategyRef):
+        return v
+    if isinstance(v, BaseModel):
+        return {name: _keep_refs(getattr(v, name)) for name in type(v).model_fields}
+    if isinstance(v, (list, tuple)):
+        return [_keep_refs(x) for x in v]
+    if isinstance(v, dict):
+        return {k: _keep_refs(x) for k, x in v.items()}
+    return v
+
+
+def _ref_or(v: Any) -> str:
+    return "ref" if isinstance(v, StrategyRef) or (isinstance(v, dict) and "target" in v) else "spec"
 
 
 class BaseSpec(_Spec):
@@ -43,10 +122,12 @@ class BaseSpec(_Spec):
     )
 
 
-class DataSource(_Spec):
-    """One dataset: a file, a local HF dataset dir, an HF hub id or 'modelscope:<id>'."""
+class DataSpec(_Spec):
+    """One dataset: a file, a local HF dataset dir, an HF hub id or 'modelscope:<id>' (``path``) -- or
+    any DataSource object (``source``, see verticalize.strategies.DataSource)."""
 
-    path: str = Field(..., description="jsonl/json/csv/parquet file, dataset dir, hub id or 'modelscope:<id>'.")
+    path: str | None = Field(None, description="jsonl/json/csv/parquet file, dataset dir, hub id or 'modelscope:<id>'.")
+    source: StrategyRef | None = Field(None, description="A DataSource object instead of a path: {target, args}.")
     format: Literal["auto", "alpaca", "sharegpt", "messages", "text", "prompt_completion", "preference"] = Field(
         "auto", description="Example format; auto detects it from the columns."
     )
@@ -61,6 +142,17 @@ class DataSource(_Spec):
     limit: int | None = Field(None, ge=1, description="Read at most this many examples.")
     on_error: Literal["raise", "skip"] = Field("raise", description="Bad rows: raise a DataError, or skip and count them.")
 
+    @model_validator(mode="after")
+    def _one_origin(self) -> DataSpec:
+        if (self.path is None) == (self.source is None):
+            raise ValueError("give exactly one of path (a file, dataset dir or hub id) and source (a DataSource)")
+        return self
+
+    @property
+    def label(self) -> str:
+        """The path, or the source's import path: how reports name this dataset."""
+        return self.path if self.path is not None else self.source.target  # type: ignore[union-attr]
+
 
 class CleanSpec(_Spec):
     """Data engineering applied to domain data before mixing."""
@@ -72,6 +164,9 @@ class CleanSpec(_Spec):
     max_length: int | None = Field(None, ge=1, description="Drop examples longer than this many characters.")
     languages: list[str] | None = Field(None, description="Keep only examples in these languages, e.g. [en].")
     tasks: list[str] | None = Field(None, description="Keep only examples of these tasks (see the pack's tasks).")
+    steps: list[StrategyRef] = Field(
+        default_factory=list, description="Your own Step objects ({target, args}), run in order after the built-in "
+        "cleaning above (select, quality, PII, length, dedup).")
 
 
 class MixSpec(_Spec):
@@ -85,9 +180,16 @@ class MixSpec(_Spec):
 class ReplaySpec(_Spec):
     """Mix general data into the domain data against catastrophic forgetting."""
 
-    source: str = Field("general", description="Domain pack or data path supplying the general data.")
+    source: str | StrategyRef = Field(
+        "general", description="Domain pack or data path supplying the general data, or a DataSource {target, args}.")
     ratio: float = Field(0.2, ge=0.0, lt=1.0, description="Share of general data in the final mix.")
     by: Literal["examples", "tokens"] = Field("examples", description="What the ratio counts.")
+    mixer: StrategyRef | None = Field(
+        None, description="A Mixer object ({target, args}) replacing the built-in ratio mix of domain and replay data.")
+
+    @property
+    def source_label(self) -> str:
+        return self.source if isinstance(self.source, str) else self.source.target
 
 
 class LoraSpec(_Spec):
@@ -117,7 +219,11 @@ class FullSpec(_Spec):
     kind: Literal["full"] = "full"
 
 
-Method = Annotated[Union[LoraSpec, QLoraSpec, FullSpec], Field(discriminator="kind")]
+Method = Annotated[
+    Union[Annotated[Annotated[Union[LoraSpec, QLoraSpec, FullSpec], Field(discriminator="kind")], Tag("spec")],
+          Annotated[StrategyRef, Tag("ref")]],
+    Discriminator(_ref_or),
+]
 
 
 class _TrainSpec(_Spec):
@@ -186,7 +292,11 @@ class DPOSpec(_TrainSpec):
     label_smoothing: float = Field(0.0, ge=0.0, lt=0.5, description="cDPO / robust DPO: assumed label noise.")
 
 
-TrainKind = Annotated[Union[SFTSpec, CPTSpec, DPOSpec], Field(discriminator="kind")]
+TrainKind = Annotated[
+    Union[Annotated[Annotated[Union[SFTSpec, CPTSpec, DPOSpec], Field(discriminator="kind")], Tag("spec")],
+          Annotated[StrategyRef, Tag("ref")]],
+    Discriminator(_ref_or),
+]
 
 
 class PotSpec(_Spec):
@@ -196,6 +306,9 @@ class PotSpec(_Spec):
     timeout_s: float = Field(2.0, gt=0, le=60)
     memory_mb: int = Field(256, ge=32)
     samples: int = Field(1, ge=1, description="k > 1: self-consistency, majority vote over k sampled programs.")
+    executor: StrategyRef | None = Field(
+        None, description="An Executor object ({target, args}) that runs the programs; None: the built-in sandbox "
+        "(PythonSandbox with timeout_s and memory_mb).")
 
 
 class GenerationSpec(_Spec):
@@ -209,7 +322,8 @@ class GenerationSpec(_Spec):
 
 
 class EvalSpec(_Spec):
-    suites: list[str] = Field(default_factory=list, description="Suite names or suite YAML paths.")
+    suites: list[str | StrategyRef] = Field(
+        default_factory=list, description="Suite names, suite YAML paths, or Task / Suite objects ({target, args}).")
     when: list[Literal["before", "after"]] = Field(default_factory=lambda: ["before", "after"])
     max_examples: int | None = Field(None, ge=1, description="Per suite; None: all.")
     languages: list[str] | None = Field(None, description="Score only examples in these languages.")
@@ -223,7 +337,7 @@ class Recipe(_Spec):
 
     base: BaseSpec = Field(default_factory=BaseSpec)
     domain: str | None = Field(None, description="Domain pack name (see `verticalize ls domains`) or pack dir.")
-    data: list[DataSource] = Field(default_factory=list, description="Extra domain datasets.")
+    data: list[DataSpec] = Field(default_factory=list, description="Extra domain datasets.")
     mix: MixSpec = Field(default_factory=MixSpec)
     clean: CleanSpec = Field(default_factory=CleanSpec)
     replay: ReplaySpec | None = Field(None, description="None: no general data mixed in.")
@@ -238,6 +352,13 @@ class Recipe(_Spec):
     )
     pot: PotSpec = Field(default_factory=PotSpec)
     eval: EvalSpec = Field(default_factory=EvalSpec)
+    callbacks: list[StrategyRef] = Field(
+        default_factory=list, description="transformers TrainerCallback objects ({target, args}) for every stage.")
+    reporters: list[StrategyRef] = Field(
+        default_factory=list, description="Reporter objects ({target, args}) receiving progress, logs and metrics.")
+    trust: list[str] = Field(
+        default_factory=list, description="Modules (prefixes) whose strategies load without --trust-code. Honoured "
+        "only in a base recipe reached through extends: (a team's shared base), never in the recipe itself.")
     output_dir: str | None = Field(None, description="Run dir; None: runs/<domain>-<base>-<time>.")
 
     @field_validator("base", mode="before")
@@ -257,7 +378,7 @@ class Recipe(_Spec):
     def _method_default_kind(cls, v: Any) -> Any:
         if isinstance(v, str):
             return {"kind": v}
-        return {"kind": "lora", **v} if isinstance(v, dict) and "kind" not in v else v
+        return {"kind": "lora", **v} if isinstance(v, dict) and "kind" not in v and "target" not in v else v
 
     @field_validator("train", mode="before")
     @classmethod
@@ -265,7 +386,7 @@ class Recipe(_Spec):
         def one(x: Any) -> Any:
             if isinstance(x, str):
                 return {"kind": x}
-            return {"kind": "sft", **x} if isinstance(x, dict) and "kind" not in x else x
+            return {"kind": "sft", **x} if isinstance(x, dict) and "kind" not in x and "target" not in x else x
 
         return [one(x) for x in v] if isinstance(v, list) else one(v)
 
@@ -276,7 +397,18 @@ class Recipe(_Spec):
 
     @property
     def seed(self) -> int:
-        return self.stages[0].seed
+        """The first stage's seed (42 when the first stage is an object without one)."""
+        return int(getattr(self.stages[0], "seed", None) or self.stages[0].args.get("seed", 42)
+                   if isinstance(self.stages[0], StrategyRef) else self.stages[0].seed)
+
+    def refs(self) -> list[tuple[str, StrategyRef]]:
+        """Every strategy object the recipe names, with its key path (``clean.steps[0]``, ``method``...)."""
+        return list(_walk_refs(self, ""))
+
+    def to_data(self) -> dict[str, Any]:
+        """Like :meth:`to_dict`, but strategy refs stay objects (with their live object): for deriving
+        a new recipe from this one without losing objects that have no import path."""
+        return _keep_refs(self)
 
     @field_validator("replay", mode="before")
     @classmethod
@@ -285,10 +417,18 @@ class Recipe(_Spec):
 
     # ---- YAML / JSON -------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        """Every key, JSON types, in schema order: the resolved recipe."""
+        """Every key, JSON types, in schema order: the resolved recipe (a strategy object without an
+        import path appears as its class's path; :meth:`to_yaml` refuses those)."""
         return self.model_dump(mode="json")
 
     def to_yaml(self, path: str | Path | None = None) -> str:
+        """The recipe as YAML; fails naming every strategy object that cannot be written (no import
+        path, or arguments YAML cannot hold), and how to make it referencable."""
+        bad = [f"{key}: {ref.portable}" for key, ref in self.refs() if ref.portable]
+        if bad:
+            from verticalize.errors import RecipeError
+
+            raise RecipeError("cannot write this recipe as YAML:\n  " + "\n  ".join(bad), problems=bad)
         text = yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True, default_flow_style=False)
         if path is not None:
             Path(path).write_text(text, encoding="utf-8")
@@ -296,6 +436,8 @@ class Recipe(_Spec):
 
     @classmethod
     def from_yaml(cls, path: str | Path, overrides: list[str] | None = None) -> Recipe:
+        from verticalize.recipe import load_recipe
+
         return load_recipe(path, overrides)
 
     def fingerprint(self) -> str:
@@ -304,81 +446,3 @@ class Recipe(_Spec):
         return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
 
 
-def parse_recipe(data: Any, source: str | None = None, text: str | None = None) -> Recipe:
-    """Validate a mapping into a Recipe, reporting every problem at once."""
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise RecipeError(f"{source or 'recipe'}: a recipe must be a mapping of keys, got {type(data).__name__}")
-    try:
-        return Recipe.model_validate(data)
-    except ValidationError as err:
-        problems = problems_of(err, line_index(text) if text else {}, source)
-        head = f"{len(problems)} problem(s) in {source or 'recipe'}:\n  " if len(problems) > 1 else ""
-        raise RecipeError(head + "\n  ".join(problems), problems=problems, source=source) from None
-
-
-def read_recipe_text(path: str | Path) -> tuple[dict[str, Any], str]:
-    p = Path(path)
-    if not p.is_file():
-        raise RecipeError(f"recipe file not found: {p}")
-    try:
-        text = p.read_text(encoding="utf-8")
-    except UnicodeDecodeError as e:
-        raise RecipeError(f"{p}: not UTF-8 text ({e.reason} at byte {e.start})") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"{p}:{mark.line + 1}:{mark.column + 1}" if mark else str(p)
-        raise RecipeError(f"{where}: YAML syntax error: {getattr(e, 'problem', e)}") from None
-    return ({} if data is None else data), text
-
-
-def apply_overrides(data: dict[str, Any], overrides: list[str] | None) -> dict[str, Any]:
-    """Apply ``key.path=value`` overrides (values parsed as YAML) to a recipe mapping."""
-    import copy
-
-    data = copy.deepcopy(data)
-    for item in overrides or []:
-        if "=" not in item:
-            raise RecipeError(f"--set {item!r}: expected key.path=value, e.g. train.lr=1e-4")
-        key, raw = item.split("=", 1)
-        try:
-            value = yaml.safe_load(raw)
-        except yaml.YAMLError:
-            value = raw
-        parts = [p for p in key.strip().split(".") if p]
-        if not parts:
-            raise RecipeError(f"--set {item!r}: empty key path")
-        node: Any = data
-        for i, part in enumerate(parts[:-1]):
-            nxt = node.get(part) if isinstance(node, dict) else None
-            if nxt is None:
-                if part == "base" and isinstance(node.get(part), str):
-                    nxt = {"model": node[part]}
-                else:
-                    nxt = {}
-                node[part] = nxt
-            elif isinstance(nxt, str) and part == "base":
-                nxt = node[part] = {"model": nxt}
-            if not isinstance(nxt, dict):
-                raise RecipeError(f"--set {item!r}: {'.'.join(parts[: i + 1])} is not a mapping")
-            node = nxt
-        node[parts[-1]] = value
-    return data
-
-
-def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Recipe:
-    """Read a recipe file (following its ``extends:`` chain, see verticalize.overlay), apply ``--set``
-    overrides, validate; every problem names the file and line (or ``--set``) that set the bad value."""
-    from verticalize.overlay import read_overlay
-
-    return read_overlay(path).with_overrides(overrides).parse()
-
-
-def recipe_json_schema() -> dict[str, Any]:
-    schema = Recipe.model_json_schema()
-    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    schema["title"] = "verticalize recipe"
-    return schema

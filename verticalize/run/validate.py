@@ -1,4 +1,4 @@
-"""``verticalize validate``: every problem of a recipe, found without loading a model or torch."""
+"""``validate()`` (and ``verticalize validate``): every problem of a recipe, found without loading a model or torch."""
 
 from __future__ import annotations
 
@@ -6,17 +6,21 @@ from pathlib import Path
 
 from verticalize.errors import RecipeError, VerticalizeError
 
-__all__ = ["check_recipe"]
+__all__ = ["validate"]
 
 
-def check_recipe(name: str, overrides: list[str]) -> list[str]:
+def validate(name: str | Path, overrides: list[str] | None = None, *, trust_code: bool = False) -> list[str]:
+    """Every problem of a recipe (a path or a shipped recipe name), found without loading a model or
+    torch: keys, types, names, data files, strategy objects (importable, args fit, Protocol met).
+    An empty list: the recipe is ready to train. Strategy modules outside verticalize and the
+    installed plugins are not imported unless ``trust_code`` (see ``load_recipe``)."""
     from verticalize.models.loaders import resolve_model
     from verticalize.recipe import load_recipe
-    from verticalize.registry import find_recipe, list_domains, load_domain
+    from verticalize.packs import find_recipe, list_domains, load_domain
 
     try:
         path = find_recipe(name)
-        recipe = load_recipe(path, overrides)
+        recipe = load_recipe(path, list(overrides or []), trust_code=trust_code)
     except RecipeError as e:
         return list(e.problems)
     except VerticalizeError as e:
@@ -32,23 +36,40 @@ def check_recipe(name: str, overrides: list[str]) -> list[str]:
             load_domain(recipe.domain)
         except VerticalizeError as e:
             problems.append(f"{where}: domain: {e}")
+    for key, ref in recipe.refs():
+        problems += [f"{where}: {p}" for p in _check_strategy(key, ref)]
     for i, src in enumerate(recipe.data):
-        if not _data_exists(src.path, path.parent):
+        if src.path is not None and not _data_exists(src.path, path.parent):
             problems.append(f"{where}: data[{i}].path: file not found: {src.path}")
     if not recipe.domain and not recipe.data:
         problems.append(f"{where}: no training data: set domain: <pack> or data: [{{path: ...}}]")
     suites = set(list_domains())
     for i, s in enumerate(recipe.eval.suites):
+        if not isinstance(s, str):
+            continue
         if s not in suites and not Path(s).is_file() and not (Path(s) / "domain.yaml").is_file():
             from verticalize.errors import UnknownNameError
 
             problems.append(f"{where}: eval.suites[{i}]: {UnknownNameError('suite', s, suites)}")
-    if recipe.replay is not None:
+    if recipe.replay is not None and isinstance(recipe.replay.source, str):
         r = recipe.replay.source
         if r not in suites and not _data_exists(r, path.parent) and not (Path(r) / "domain.yaml").is_file():
             problems.append(f"{where}: replay.source: {r!r} is neither a domain pack ({', '.join(sorted(suites))}) "
                             "nor an existing data file")
     return problems
+
+
+def _check_strategy(key: str, ref: object) -> list[str]:
+    """Import the ref (trust was checked when the recipe loaded) and check it against its Protocol."""
+    from verticalize import strategies as st
+
+    section = key.split("[", 1)[0]
+    if section == "data":
+        section = "data.source"
+    if section == "eval.suites":  # a Task or a Suite: whichever it claims to be
+        as_task = st.check_ref(ref, st.Task, key)
+        return as_task if st.check_ref(ref, st.Suite, key) else []
+    return st.check_ref(ref, st.PROTOCOLS.get(section, object), key)
 
 
 def _data_exists(ref: str, base: Path) -> bool:

@@ -29,11 +29,12 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from verticalize._recipe_errors import line_index, problems_of
 from verticalize.errors import RecipeError, closest
-from verticalize.recipe import Recipe, apply_overrides, read_recipe_text
+from verticalize.recipe._errors import line_index, problems_of
+from verticalize.recipe._io import apply_overrides, read_recipe_text
+from verticalize.recipe.schema import Recipe
 
-__all__ = ["SET", "Origin", "Overlay", "annotated_yaml", "read_overlay", "resolve_extends"]
+__all__ = ["SET", "Origin", "Overlay", "annotated_yaml", "read_overlay", "resolve_extends", "load_recipe", "untrusted"]
 
 _SHORTHAND = {"base": "model", "method": "kind", "train": "kind", "replay": "source"}
 _KIND_DEFAULT = {"method": "lora", "train": "sft"}
@@ -165,7 +166,7 @@ def _parent_of(child: Path, ref: Any, line: int | None, chain: list[str]) -> Pat
     if not isinstance(ref, str) or not ref.strip():
         raise RecipeError(f"{where}: extends must be one recipe path (relative to {_display(child.parent)}) or a "
                           f"shipped recipe name, got {ref!r} (chain: {' -> '.join(chain)})")
-    from verticalize.registry import list_recipes
+    from verticalize.packs import list_recipes
 
     cand = Path(ref).expanduser()
     if not cand.is_absolute():
@@ -209,6 +210,8 @@ def _merge(base: dict[str, Any], over: dict[str, Any], prov: dict[str, Origin], 
 
 
 def _kind_changed(path: tuple, old: dict[str, Any], new: dict[str, Any]) -> bool:
+    if ("target" in new or "target" in old) and new.get("target") != old.get("target"):
+        return True  # a strategy object replaces a built-in section (or another object) whole
     if len(path) != 1 or path[0] not in _KIND_DEFAULT or "kind" not in new:
         return False
     return new["kind"] != old.get("kind", _KIND_DEFAULT[path[0]])
@@ -272,3 +275,43 @@ def _yaml_lines(value: dict[str, Any], path: tuple, depth: int, ov: Overlay, sho
 def _flow(v: Any) -> str:
     s = yaml.safe_dump(v, default_flow_style=True, width=1 << 30, allow_unicode=True, sort_keys=False).strip()
     return s[:-3].rstrip() if s.endswith("\n...") else s
+
+
+def load_recipe(path: str | Path, overrides: list[str] | None = None, *, trust_code: bool = False) -> Recipe:
+    """Read a recipe file (following its ``extends:`` chain), apply ``--set`` overrides, validate;
+    every problem names the file and line (or ``--set``) that set the bad value.
+
+    Strategy objects named by import path run code when the recipe trains. Like transformers'
+    ``trust_remote_code``, a path outside verticalize and the installed plugins needs
+    ``trust_code=True`` (``--trust-code``) or a ``trust:`` entry in a base recipe the file extends;
+    without it this raises, naming each module it would import, before importing anything."""
+    ov = read_overlay(path).with_overrides(overrides)
+    recipe = ov.parse()
+    if not trust_code:
+        problems = untrusted(recipe, ov)
+        if problems:
+            raise RecipeError("\n  ".join(problems) if len(problems) == 1 else
+                              f"{len(problems)} problem(s) in {ov.chain[0]}:\n  " + "\n  ".join(problems),
+                              problems=problems, source=ov.chain[0])
+    return recipe
+
+
+def untrusted(recipe: Recipe, ov: Overlay) -> list[str]:
+    """One problem per strategy ref whose module is not trusted (see :func:`load_recipe`)."""
+    from verticalize.packs import is_trusted
+
+    origin = ov.origin("trust")
+    allow = recipe.trust if origin is not None and origin.file != ov.chain[0] else []
+    problems = []
+    for key, ref in recipe.refs():
+        if is_trusted(ref.target, allow):
+            continue
+        dotted = key.replace("[", ".").replace("]", "")
+        under = [o for k, o in ov.provenance.items() if k.startswith(dotted + ".") and o.line]
+        where = min(under, key=lambda o: o.line or 0) if under else ov.origin(dotted) or Origin(ov.chain[0])
+        module = ref.target.split(":", 1)[0]
+        own = " (a trust: list in the recipe itself does not count)" if recipe.trust and not allow else ""
+        problems.append(f"{where}: {key}: {ref.target} would import module {module!r}, which is neither verticalize "
+                        f"nor an installed plugin; pass --trust-code (trust_code=True) if you trust this recipe, or "
+                        f"list {module.split('.')[0]!r} under trust: in a base recipe it extends{own}")
+    return problems

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import json
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any, Literal
 
-from verticalize.errors import MissingDependencyError, RunError
+from verticalize.errors import RunError
+from verticalize.train.weights import save_quantized
 
 __all__ = ["export_run"]
 
@@ -40,7 +40,7 @@ def export_run(run: Any, out_dir: str | Path, *, merge: bool = True, quantize: Q
     if quantize is None:
         model.save_pretrained(out)
     else:
-        _save_quantized(model, out, quantize)
+        save_quantized(model, out, 8 if quantize == "8bit" else 4)
     tok.save_pretrained(out)
     info = {"run": str(run.output_dir), "base": run.recipe.base.model, "method": run.recipe.method.kind,
             "merged": bool(merge and run.adapter_path is not None), "quantize": quantize,
@@ -61,26 +61,6 @@ def _generation_config(model: Any, tok: Any) -> None:
         gc.eos_token_id = tok.eos_token_id
     if gc.pad_token_id is None:
         gc.pad_token_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
-
-
-def _save_quantized(model: Any, out: Path, quantize: str) -> None:
-    try:
-        import bitsandbytes  # noqa: F401
-    except ImportError as e:
-        raise MissingDependencyError(f"a quantized export needs bitsandbytes: pip install bitsandbytes ({e})") from None
-    import torch
-    from transformers import AutoModelForCausalLM
-
-    from verticalize.train._hf import bnb_config
-
-    q = bnb_config(8 if quantize == "8bit" else 4, torch.bfloat16 if torch.cuda.is_available() else torch.float32,
-                   quant_storage=torch.uint8)  # packed bytes: the smallest file
-    with tempfile.TemporaryDirectory(prefix="vz-export-") as tmp:
-        model.save_pretrained(tmp)
-        device_map = {"": 0} if torch.cuda.is_available() else None
-        qmodel = AutoModelForCausalLM.from_pretrained(tmp, quantization_config=q, device_map=device_map)
-        qmodel.generation_config = model.generation_config
-        qmodel.save_pretrained(out)
 
 
 def _push(out: Path, repo_id: str, private: bool) -> None:

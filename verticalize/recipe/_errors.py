@@ -18,7 +18,7 @@ def _model_for_loc(loc: tuple) -> type[BaseModel] | None:
     model: Any = _recipe_cls()
     tags = _tags()
     for part in loc[:-1]:
-        if isinstance(part, int) or model is None or part in _OUTER_TAGS:
+        if isinstance(part, int) or model is None or part in _OUTER_TAGS or part in _REF_TAGS:
             continue
         if part in tags:  # discriminated-union tag in the loc
             model = tags[part]
@@ -32,17 +32,18 @@ def _model_for_loc(loc: tuple) -> type[BaseModel] | None:
 
 
 _OUTER_TAGS = ("one", "stages")  # recipe.train: one spec, or a list of stages
+_REF_TAGS = ("spec", "ref")  # method / a stage: a built-in spec, or a strategy ref {target, args}
 
 
 def _recipe_cls() -> Any:
-    from verticalize.recipe import Recipe
+    from verticalize.recipe.schema import Recipe
 
     return Recipe
 
 
 def _tags() -> dict[str, Any]:
     """Discriminated-union tags that pydantic puts in an error's loc, and the model each selects."""
-    from verticalize.recipe import CPTSpec, DPOSpec, FullSpec, LoraSpec, QLoraSpec, SFTSpec
+    from verticalize.recipe.schema import CPTSpec, DPOSpec, FullSpec, LoraSpec, QLoraSpec, SFTSpec
 
     return {"lora": LoraSpec, "qlora": QLoraSpec, "full": FullSpec, "sft": SFTSpec, "cpt": CPTSpec, "dpo": DPOSpec}
 
@@ -51,7 +52,9 @@ def _is_tag(loc: tuple, i: int) -> bool:
     p = loc[i]
     if p in _OUTER_TAGS and i > 0 and loc[i - 1] == "train":
         return True
-    return p in _tags() and i > 0 and (loc[i - 1] in ("method", "train") or isinstance(loc[i - 1], int)
+    if p in _REF_TAGS and i > 0 and (loc[i - 1] in ("method", "train", *_OUTER_TAGS) or isinstance(loc[i - 1], int)):
+        return True
+    return p in _tags() and i > 0 and (loc[i - 1] in ("method", "train", *_REF_TAGS) or isinstance(loc[i - 1], int)
                                        or loc[i - 1] in _OUTER_TAGS)
 
 

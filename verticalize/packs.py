@@ -137,3 +137,56 @@ def find_recipe(name_or_path: str | Path) -> Path:
 
         raise RecipeError(f"recipe file not found: {p}")
     raise UnknownNameError("recipe", str(name_or_path), recipes, hint="Or give the path of a recipe YAML")
+
+
+# ---- import paths, trust and plugins ----------------------------------------------------------
+#: entry-point groups through which pip-installed packages add packs, suites and strategies
+PLUGIN_GROUPS = ("verticalize.packs", "verticalize.suites", "verticalize.strategies")
+
+
+def plugin_entry_points(group: str | None = None) -> list[Any]:
+    """Installed plugins' entry points (``importlib.metadata.EntryPoint``), in ``group`` or all three."""
+    from importlib.metadata import entry_points
+
+    groups = [group] if group else list(PLUGIN_GROUPS)
+    return [ep for g in groups for ep in entry_points(group=g)]
+
+
+def trusted_modules() -> set[str]:
+    """Top-level modules whose code recipes may import without ``--trust-code``: verticalize and the
+    installed plugins (someone ran ``pip install`` for those)."""
+    return {"verticalize"} | {ep.value.split(":", 1)[0].split(".", 1)[0] for ep in plugin_entry_points()}
+
+
+def is_trusted(target: str, allow: list[str] | tuple[str, ...] = ()) -> bool:
+    """Whether ``pkg.module:Name`` lies in verticalize, an installed plugin, or one of ``allow``'s
+    module prefixes (``acme`` allows ``acme`` and ``acme.fin``)."""
+    module = target.split(":", 1)[0]
+    prefixes = trusted_modules() | set(allow)
+    return any(module == p or module.startswith(p + ".") for p in prefixes)
+
+
+def import_target(target: str) -> Any:
+    """The object at ``pkg.module:Name`` (``Name`` may be dotted: ``Outer.Inner``). Imports the module:
+    check :func:`is_trusted` first for paths that come from a file."""
+    import importlib
+
+    from verticalize.errors import RecipeError
+
+    module, _, name = target.partition(":")
+    if not module or not name:
+        raise RecipeError(f"{target!r}: expected an import path 'pkg.module:Name'")
+    try:
+        obj: Any = importlib.import_module(module)
+    except ImportError as e:
+        raise RecipeError(f"{target!r}: cannot import module {module!r} ({e})") from None
+    for part in name.split("."):
+        if not hasattr(obj, part):
+            public = [n for n in dir(obj) if not n.startswith("_")]
+            from verticalize.errors import closest
+
+            near = closest(part, public)
+            raise RecipeError(f"{target!r}: module {module!r} has no {part!r}"
+                              + (f"; did you mean {near!r}?" if near else "")) from None
+        obj = getattr(obj, part)
+    return obj

@@ -26,7 +26,7 @@ class Run:
         self.manifest: dict[str, Any] = json.loads(mpath.read_text(encoding="utf-8"))
         if self.manifest.get("status") != "complete":
             raise RunError(f"{self.output_dir}: run status is {self.manifest.get('status')!r}, not complete")
-        self.recipe: Recipe = load_recipe(self.output_dir / "recipe.yaml")
+        self.recipe: Recipe = load_recipe(self.output_dir / "recipe.yaml", trust_code=True)  # written by the run
         self._loaded: tuple[Any, Any] | None = None
 
     @property
@@ -92,17 +92,10 @@ class Run:
         """(model, tokenizer) of the trained model; cached on this Run."""
         if self._loaded is None:
             from verticalize.models import load_model, resolve_model
+            from verticalize.train.weights import load_weights
 
-            if self.adapter_path is not None:
-                from peft import PeftModel
-
-                resolved = resolve_model(self.recipe.base)
-                base = load_model(resolved)
-                model = PeftModel.from_pretrained(base, str(self.adapter_path))
-            else:
-                from transformers import AutoModelForCausalLM
-
-                model = AutoModelForCausalLM.from_pretrained(self.output_dir / "model")
+            model = load_weights(self.model_path, base=lambda: load_model(resolve_model(self.recipe.base)),
+                                 full=self.adapter_path is None)
             from transformers import AutoTokenizer
 
             tok = AutoTokenizer.from_pretrained(self.model_path)
@@ -119,7 +112,7 @@ class Run:
             prompts = [prompts]
         model, tok = self.load()
         if system is None and self.recipe.domain:
-            from verticalize.registry import load_domain
+            from verticalize.packs import load_domain
 
             system = load_domain(self.recipe.domain).system_for("en")
         texts = []
@@ -156,7 +149,7 @@ class Run:
                push_to_hub: str | None = None, private: bool = True, force: bool = False) -> Path:
         """Write a model dir that plain transformers loads (LoRA merged into the base when ``merge``;
         ``quantize="8bit"|"4bit"`` through bitsandbytes; ``push_to_hub="org/name"`` uploads it)."""
-        from verticalize.export import export_run
+        from verticalize.run.export import export_run
 
         return export_run(self, out_dir, merge=merge, quantize=quantize, push_to_hub=push_to_hub, private=private,
                           force=force)

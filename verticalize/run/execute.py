@@ -32,7 +32,7 @@ from typing import Any
 
 from verticalize.errors import RunError
 from verticalize.recipe import Recipe, load_recipe
-from verticalize.runs import Run
+from verticalize.run.result import Run
 from verticalize.versions import package_versions
 
 __all__ = ["Run", "execute", "resume", "default_output_dir"]
@@ -55,14 +55,18 @@ def _rank() -> tuple[int, int]:
 
 
 class _Writer:
-    """Writes only on rank 0; every other rank's writes are no-ops."""
+    """Writes only on rank 0; every other rank's writes are no-ops. Progress lines also reach the
+    recipe's Reporter objects."""
 
-    def __init__(self, work: Path, main: bool, quiet: bool):
-        self.work, self.main, self.quiet = work, main, quiet
+    def __init__(self, work: Path, main: bool, quiet: bool, reporters: list[Any] = ()):
+        self.work, self.main, self.quiet, self.reporters = work, main, quiet, list(reporters)
 
     def say(self, msg: str) -> None:
         if self.main and not self.quiet:
             print(msg, flush=True)
+        if self.main:
+            for r in self.reporters:
+                r.message(msg)
 
     def json(self, name: str | Path, data: Any) -> None:
         if self.main:
@@ -97,14 +101,33 @@ def execute(recipe: Recipe, output_dir: str | Path | None = None, *, quiet: bool
         recipe = recipe.model_copy(update={"output_dir": str(final)})
         if main:
             work.mkdir(parents=True)
-            recipe.to_yaml(work / "recipe.yaml")
-    out = _Writer(work, main, quiet)
+            _write_recipe(recipe, work / "recipe.yaml")
+    from verticalize.strategies import build
+
+    reporters = [build(r, f"reporters[{i}]") for i, r in enumerate(recipe.reporters)]
+    out = _Writer(work, main, quiet, reporters)
     try:
         return _execute(recipe, final, work, out, resume, world)
     except BaseException:
         if main and not resume and _nothing_trained(work):  # nothing of value yet: leave no dir behind
             shutil.rmtree(work, ignore_errors=True)
         raise
+    finally:
+        for r in reporters:
+            r.close()
+
+
+def _write_recipe(recipe: Recipe, path: Path) -> None:
+    """The run's recipe.yaml. Strategy objects without an import path are written as their class's
+    path under a comment saying so: the run works, but resuming it needs them importable."""
+    bad = [ref.portable for _, ref in recipe.refs() if ref.portable]
+    if not bad:
+        recipe.to_yaml(path)
+        return
+    import yaml
+
+    head = "".join(f"# not repeatable from this file: {b}\n" for b in bad)
+    path.write_text(head + yaml.safe_dump(recipe.to_dict(), sort_keys=False, allow_unicode=True), encoding="utf-8")
 
 
 def resume(run_dir: str | Path, *, quiet: bool = False) -> Run:
@@ -130,13 +153,16 @@ def _resumable(final: Path, work: Path) -> Recipe:
         raise RunError(f"nothing to resume: {work} does not exist")
     if not (work / "recipe.yaml").is_file():
         raise RunError(f"{work} has no recipe.yaml: not a verticalize run dir")
-    return load_recipe(work / "recipe.yaml")
+    return load_recipe(work / "recipe.yaml", trust_code=True)  # written by this run, trusted when it started
 
 
 def _execute(recipe: Recipe, final: Path, work: Path, out: _Writer, resume: bool, world: int) -> Run:
     from verticalize.data.pipeline import build_training_data
     from verticalize.models import load_model, load_tokenizer, lora_targets, resolve_model
-    from verticalize.train import _hf
+    from verticalize.strategies import MethodContext, build
+    from verticalize.train import detect_device, model_dtype
+    from verticalize.train.methods import method_for
+    from verticalize.train.stages import stage_for
 
     t_start = time.perf_counter()
     timings: dict[str, float] = {}
@@ -152,7 +178,7 @@ def _execute(recipe: Recipe, final: Path, work: Path, out: _Writer, resume: bool
 
     t = time.perf_counter()
     resolved = resolve_model(recipe.base)
-    dev = _hf.detect_device()
+    dev = detect_device()
     manifest["device"] = {"kind": dev.kind, "bf16": dev.bf16, "count": dev.count}
     manifest["base"] = {"name": resolved.name, "source": resolved.source, "location": resolved.location}
     out.say(f"[verticalize] base {resolved.name} ({resolved.source}) on {dev.kind}"
@@ -162,10 +188,12 @@ def _execute(recipe: Recipe, final: Path, work: Path, out: _Writer, resume: bool
 
     t = time.perf_counter()
     specs = recipe.stages
+    stages = [stage_for(s, i) for i, s in enumerate(specs)]
+    method = method_for(recipe.method)
     length = lambda ex: _n_tokens(tokenizer, ex)  # noqa: E731
-    datas = [build_training_data(recipe, length=length, kind=s.kind) for s in specs]
-    for s, d in zip(specs, datas):
-        out.say(f"[verticalize] {s.kind}: {len(d.train)} training examples")
+    datas = [build_training_data(recipe, length=length, kind=_DATA_KIND[st.examples]) for st in stages]
+    for st, d in zip(stages, datas):
+        out.say(f"[verticalize] {st.kind}: {len(d.train)} training examples")
     manifest["data"] = datas[-1].report if len(specs) == 1 else {"stages": [d.report for d in datas]}
     timings["build_data"] = time.perf_counter() - t
     data_sha = _data_sha(datas)
@@ -176,8 +204,9 @@ def _execute(recipe: Recipe, final: Path, work: Path, out: _Writer, resume: bool
     out.json("manifest.json", manifest)
 
     t = time.perf_counter()
-    dtype = _hf.model_dtype(recipe.base.dtype, specs[0], dev)
-    qconf = _hf.quantization_config(recipe.method, dev, dtype)
+    dtype = model_dtype(recipe.base.dtype, getattr(stages[0], "spec", None), dev)
+    qconf = method.quantization_config(MethodContext(target_modules=lora_targets(resolved), device=dev,
+                                                     compute_dtype=dtype))
     local = int(os.environ.get("LOCAL_RANK", "0"))
     model = load_model(resolved, dtype=dtype, quantization_config=qconf,
                        device_map={"": local} if (qconf is not None and dev.kind == "cuda") else None)
@@ -191,7 +220,7 @@ def _execute(recipe: Recipe, final: Path, work: Path, out: _Writer, resume: bool
             evals["before"] = json.loads(cached.read_text("utf-8"))
         else:
             t = time.perf_counter()
-            out.say(f"[verticalize] evaluating the base on {', '.join(ev.suites)}")
+            out.say(f"[verticalize] evaluating the base on {_suite_names(ev.suites)}")
             evals["before"] = _eval(model, tokenizer, recipe)
             timings["eval_before"] = time.perf_counter() - t
             out.json("eval_before.json", evals["before"])
@@ -199,67 +228,85 @@ def _execute(recipe: Recipe, final: Path, work: Path, out: _Writer, resume: bool
     from verticalize.train.stages import run_stages
 
     t = time.perf_counter()
-    model, stage_results = run_stages(recipe, model, resolved, tokenizer, [d.train for d in datas],
-                                      _stage_dirs(recipe, work), dev, lora_targets(resolved), out, resume)
+    callbacks = [build(c, f"callbacks[{i}]") for i, c in enumerate(recipe.callbacks)]
+    if out.reporters and out.main:
+        callbacks.append(_reporter_callback(out.reporters))
+    model, stage_results = run_stages(recipe, stages, method, model, tokenizer, [d.train for d in datas],
+                                      _stage_dirs(recipe, work), dev, lora_targets(resolved), out, resume, callbacks)
     timings["train"] = time.perf_counter() - t
-    metrics = dict(stage_results[-1]["metrics"])
+    metrics = dict(stage_results[-1].metrics)
     if len(specs) > 1:
-        manifest["stages"] = [{"kind": s.kind, "dir": str(d.relative_to(work)), "metrics": r["metrics"]}
-                              for s, d, r in zip(specs, _stage_dirs(recipe, work), stage_results)]
-    trainer = stage_results[-1].get("trainer")
-    dest = work / ("model" if recipe.method.kind == "full" else "adapter")
-    from verticalize.train.stages import save_weights
+        manifest["stages"] = [{"kind": st.kind, "dir": str(d.relative_to(work)), "metrics": r.metrics}
+                              for st, d, r in zip(stages, _stage_dirs(recipe, work), stage_results)]
+    from verticalize.train.stages import save_result
+    from verticalize.train.weights import weights_dir
 
-    save_weights(model, trainer, dest, out.main)
+    adapter = hasattr(model, "peft_config")  # a PeftModel: save the adapter, else the whole model
+    dest = weights_dir(work, "lora" if adapter else "full")
+    save_result(stage_results[-1], dest, out.main)
     if out.main:
-        _save_final(recipe, tokenizer, work, dest, stage_results)
+        _save_final(recipe, stages, tokenizer, work, dest, stage_results)
         if ev.suites and "after" in ev.when:
             t = time.perf_counter()
-            out.say(f"[verticalize] evaluating the adapted model on {', '.join(ev.suites)}")
-            if _sharded(trainer):  # FSDP / ZeRO-3 weights live across ranks: score the saved ones on rank 0
-                model = _reload(recipe, resolved, dest)
+            out.say(f"[verticalize] evaluating the adapted model on {_suite_names(ev.suites)}")
+            if stage_results[-1].sharded:  # FSDP / ZeRO-3 weights live across ranks: score the saved ones
+                model = _reload(resolved, dest, full=not adapter)
             evals["after"] = _eval(model, tokenizer, recipe)
             timings["eval_after"] = time.perf_counter() - t
         if evals:
             from verticalize.evals import EvalReport
 
-            EvalReport(evals, meta={"recipe_sha256": recipe.fingerprint()}).save(work / "eval")
+            report = EvalReport(evals, meta={"recipe_sha256": recipe.fingerprint()})
+            report.save(work / "eval")
+            for r in out.reporters:
+                r.scores(report.to_dict())
         for d in _stage_dirs(recipe, work):
             shutil.rmtree(d / "checkpoints", ignore_errors=True)
         (work / "eval_before.json").unlink(missing_ok=True)
         timings["total"] = time.perf_counter() - t_start
         manifest.update(status="complete", finished=datetime.now(timezone.utc).isoformat(timespec="seconds"),
                         timings={k: round(v, 3) for k, v in timings.items()}, metrics=metrics,
-                        artifact="model" if recipe.method.kind == "full" else "adapter")
+                        artifact="adapter" if adapter else "model")
         out.json("manifest.json", manifest)
         os.replace(work, final)
     _barrier(world)
     return Run(final)
 
 
-def _save_final(recipe: Recipe, tokenizer: Any, work: Path, dest: Path, results: list[dict[str, Any]]) -> None:
+def _save_final(recipe: Recipe, stages: list[Any], tokenizer: Any, work: Path, dest: Path, results: list[Any]) -> None:
     from verticalize.plots import loss_curve
 
     tokenizer.save_pretrained(dest)
-    title = f"{recipe.domain or 'custom'} {'+'.join(s.kind for s in recipe.stages)} {recipe.method.kind} loss"
-    loss_curve([(s.kind, r["log_history"]) for s, r in zip(recipe.stages, results)], work / "loss.png", title=title)
+    title = f"{recipe.domain or 'custom'} {'+'.join(st.kind for st in stages)} {recipe.method.kind} loss"
+    loss_curve([(st.kind, r.log_history) for st, r in zip(stages, results)], work / "loss.png", title=title)
 
 
-def _sharded(trainer: Any) -> bool:
-    return bool(trainer is not None and (getattr(trainer, "is_fsdp_enabled", False)
-                                         or getattr(trainer, "is_deepspeed_enabled", False)))
-
-
-def _reload(recipe: Recipe, resolved: Any, dest: Path) -> Any:
+def _reload(resolved: Any, dest: Path, full: bool) -> Any:
     from verticalize.models import load_model
+    from verticalize.train.weights import load_weights
 
-    if recipe.method.kind == "full":
-        from transformers import AutoModelForCausalLM
+    return load_weights(dest, base=lambda: load_model(resolved), full=full)
 
-        return AutoModelForCausalLM.from_pretrained(dest)
-    from peft import PeftModel
 
-    return PeftModel.from_pretrained(load_model(resolved), str(dest))
+#: which examples a stage trains on -> the data kind the pipeline builds
+_DATA_KIND = {"chat": "sft", "text": "cpt", "preference": "dpo"}
+
+
+def _suite_names(suites: list[Any]) -> str:
+    return ", ".join(s if isinstance(s, str) else s.kind for s in suites)
+
+
+def _reporter_callback(reporters: list[Any]) -> Any:
+    """A TrainerCallback that hands each logging step's metrics to the Reporters."""
+    from transformers import TrainerCallback
+
+    class _ToReporters(TrainerCallback):
+        def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kw: Any) -> None:
+            values = {k: float(v) for k, v in (logs or {}).items() if isinstance(v, (int, float))}
+            for r in reporters:
+                r.metrics(values, step=state.global_step, stage=Path(args.output_dir).parent.name)
+
+    return _ToReporters()
 
 
 def _barrier(world: int) -> None:

@@ -1,0 +1,1 @@
+"""Team recipes: locks (``lock``), comparisons (``diff``) and scaffolds (``scaffold``)."""
