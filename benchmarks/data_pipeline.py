@@ -262,7 +262,7 @@ def run_baseline(domain_path: Path, general_path: Path, tokenizer: Any, max_leng
                  limit: int | None, ratio: float = 0.2, seed: int = 42) -> dict[str, Any]:
     import datasets
 
-    from verticalize.data.clean import _key, example_text
+    from verticalize.data.clean import dedup_key, example_text
     from verticalize.data.formats import alpaca
     from verticalize.data.pii import redact_pii
 
@@ -285,7 +285,7 @@ def run_baseline(domain_path: Path, general_path: Path, tokenizer: Any, max_leng
     seen: set[bytes] = set()
 
     def first(ex: dict[str, Any]) -> bool:
-        k = _key(example_text(ex))
+        k = dedup_key(example_text(ex))
         if k in seen:
             return False
         seen.add(k)

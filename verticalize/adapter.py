@@ -220,20 +220,12 @@ class Adapter:
         return run_sweep(self, list(replay), output_dir, retention=retention, source=source,
                          tolerance=tolerance, quiet=quiet)
 
-    def evaluate(self, *suites: str) -> Any:
-        """Score the base model (no training) on the suites; returns an EvalReport."""
-        from verticalize.evals import EvalReport, run_suites
-        from verticalize.errors import RecipeError
-        from verticalize.models import load_model, load_tokenizer, resolve_model
+    def evaluate(self, *suites: Any) -> Any:
+        """Score the base model (no training) on suites (names or Task / Suite objects; default: the
+        recipe's); returns an EvalReport."""
+        from verticalize.run.evaluate import evaluate_base
 
-        names = list(suites or self._recipe.eval.suites or ([self._recipe.domain] if self._recipe.domain else []))
-        if not names:
-            raise RecipeError("no suites to evaluate: pass names or use .evaluate_with(...)")
-        resolved = resolve_model(self._recipe.base)
-        pot = self._recipe.pot if self._recipe.pot.enabled else None
-        stage = run_suites(load_model(resolved), load_tokenizer(resolved), names, self._recipe.eval, pot,
-                           seed=self._recipe.seed)
-        return EvalReport({"before": stage})
+        return evaluate_base(self._recipe, [s if isinstance(s, str) else ref_of(s, "eval.suites") for s in suites])
 
     # ---- value semantics ---------------------------------------------------------------------
     def __eq__(self, other: object) -> bool:

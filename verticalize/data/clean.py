@@ -12,7 +12,8 @@ from verticalize.data.pii import redact_pii
 from verticalize.data.parallel import fork_map
 from verticalize.data.sources import gc_paused
 
-__all__ = ["example_text", "normalise", "clean_examples", "drop_overlap"]
+__all__ = ["example_text", "prompt_text", "normalise", "clean_examples", "drop_overlap", "NearIndex",
+           "dedup_key", "redact_example", "quality_problem"]
 
 
 def example_text(ex: dict[str, Any]) -> str:
@@ -38,7 +39,8 @@ def normalise(text: str) -> str:
     return " ".join(unicodedata.normalize("NFKC", text).split()).lower()
 
 
-def _key(text: str) -> bytes:
+def dedup_key(text: str) -> bytes:
+    """The exact-duplicate key of a text (after :func:`normalise`)."""
     return hashlib.blake2b(normalise(text).encode(), digest_size=16).digest()
 
 
@@ -61,26 +63,33 @@ def _simhash(text: str, n: int = 4) -> int:
 _BANDS = ((0, 11), (11, 11), (22, 11), (33, 11), (44, 10), (54, 10))  # (shift, width): 6 bands over 64 bits
 
 
-def _near_dedup(examples: list[dict[str, Any]], max_distance: int = 5) -> list[dict[str, Any]]:
-    """SimHash near-duplicate removal: 64-bit fingerprints of character 4-grams; two examples are
-    near duplicates within Hamming distance ``max_distance`` (5: a changed word in a paragraph).
+class NearIndex:
+    """SimHash near-duplicate index: 64-bit fingerprints of character 4-grams; two texts are near
+    duplicates within Hamming distance ``max_distance`` (5: a changed word in a paragraph).
     Candidates come from 6 bands -- by pigeonhole, fingerprints within 5 bits share a band."""
-    buckets: list[dict[int, list[int]]] = [{} for _ in _BANDS]
-    kept: list[dict[str, Any]] = []
-    prints: list[int] = []
-    for ex in examples:
-        h = _simhash(example_text(ex))
+
+    def __init__(self, max_distance: int = 5):
+        self.max_distance = max_distance
+        self.buckets: list[dict[int, list[int]]] = [{} for _ in _BANDS]
+        self.prints: list[int] = []
+
+    def add(self, text: str) -> bool:
+        """Index ``text`` unless it is a near duplicate of one already indexed; True when it was new."""
+        h = _simhash(text)
         bands = [(h >> shift) & ((1 << width) - 1) for shift, width in _BANDS]
-        dup = any(bin(prints[j] ^ h).count("1") <= max_distance
-                  for i, band in enumerate(bands) for j in buckets[i].get(band, ()))
-        if dup:
-            continue
-        idx = len(kept)
-        kept.append(ex)
-        prints.append(h)
+        if any(bin(self.prints[j] ^ h).count("1") <= self.max_distance
+               for i, band in enumerate(bands) for j in self.buckets[i].get(band, ())):
+            return False
+        idx = len(self.prints)
+        self.prints.append(h)
         for i, band in enumerate(bands):
-            buckets[i].setdefault(band, []).append(idx)
-    return kept
+            self.buckets[i].setdefault(band, []).append(idx)
+        return True
+
+
+def _near_dedup(examples: list[dict[str, Any]], max_distance: int = 5) -> list[dict[str, Any]]:
+    index = NearIndex(max_distance)
+    return [ex for ex in examples if index.add(example_text(ex))]
 
 
 def _redact_turns(turns: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], bool]:
@@ -94,7 +103,7 @@ def _redact_turns(turns: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], bo
     return out, changed
 
 
-def _redact_changed(ex: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+def redact_example(ex: dict[str, Any]) -> tuple[dict[str, Any], bool]:
     """The redacted copy of an example, and whether any text in it changed."""
     ex = dict(ex)
     changed = False
@@ -112,16 +121,12 @@ def _redact_changed(ex: dict[str, Any]) -> tuple[dict[str, Any], bool]:
     return ex, changed
 
 
-def _redact(ex: dict[str, Any]) -> dict[str, Any]:
-    return _redact_changed(ex)[0]
-
-
-def _quality_problem(ex: dict[str, Any], text: str) -> str | None:
+def quality_problem(ex: dict[str, Any], text: str) -> str | None:
     """Why an example is unfit to train on, or None.
 
-    >>> _quality_problem({"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": " "}]}, "q")
+    >>> quality_problem({"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": " "}]}, "q")
     'empty_response'
-    >>> _quality_problem({"text": "ha" * 200}, "ha" * 200)
+    >>> quality_problem({"text": "ha" * 200}, "ha" * 200)
     'repetitive'
     """
     msgs = ex.get("messages")
@@ -145,12 +150,12 @@ def _facts(examples: list[dict[str, Any]], lo: int, hi: int, spec: Any) -> list[
     for ex in examples[lo:hi]:
         red = None
         if spec.pii == "redact":
-            copy, changed = _redact_changed(ex)
+            copy, changed = redact_example(ex)
             if changed:
                 red = ex = copy
         text = example_text(ex)
-        reason = _quality_problem(ex, text) if spec.quality else None
-        key = _key(text) if spec.dedup in ("exact", "near") else None
+        reason = quality_problem(ex, text) if spec.quality else None
+        key = dedup_key(text) if spec.dedup in ("exact", "near") else None
         out.append((red, len(text), reason, key))
     return out
 
@@ -203,6 +208,6 @@ def clean_examples(examples: list[dict[str, Any]], spec: Any) -> tuple[list[dict
 
 def drop_overlap(train: list[dict[str, Any]], evals: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Remove training examples whose prompt also appears in the evaluation data."""
-    held = {_key(prompt_text(e)) for e in evals}
-    kept = [ex for ex in train if _key(prompt_text(ex)) not in held]
+    held = {dedup_key(prompt_text(e)) for e in evals}
+    kept = [ex for ex in train if dedup_key(prompt_text(ex)) not in held]
     return kept, {"step": "contamination", "in": len(train), "out": len(kept), "eval_prompts": len(held)}

@@ -4,7 +4,8 @@ dir), ``validate`` (every problem of a recipe, without a model), ``export`` and 
 Nothing below run/ imports run/; run/ never calls transformers or PEFT itself.
 """
 
-from verticalize.run.execute import default_output_dir, execute, resume
+from verticalize.run.execute import execute, resume
+from verticalize.run.rundir import default_output_dir
 from verticalize.run.result import Run
 from verticalize.run.validate import validate
 

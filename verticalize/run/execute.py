@@ -26,64 +26,25 @@ import os
 import platform
 import shutil
 import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from verticalize.errors import RunError
-from verticalize.recipe import Recipe, load_recipe
+from verticalize.recipe import Recipe
 from verticalize.run.result import Run
+from verticalize.run.rundir import (Writer, default_output_dir, nothing_trained, rank_and_world, resumable,
+                                    stage_dirs, write_recipe)
 from verticalize.versions import package_versions
 
 __all__ = ["Run", "execute", "resume", "default_output_dir"]
 
-def default_output_dir(recipe: Recipe) -> Path:
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    name = Path(recipe.base.model).name.replace(":", "-").lower()
-    return Path("runs") / f"{Path(recipe.domain).name if recipe.domain else 'custom'}-{name}-{stamp}"
-
-
-def _write_json(path: Path, data: Any) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def _rank() -> tuple[int, int]:
-    """(rank, world size) from the launcher's environment (torchrun and accelerate set both)."""
-    return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
-
-
-class _Writer:
-    """Writes only on rank 0; every other rank's writes are no-ops. Progress lines also reach the
-    recipe's Reporter objects."""
-
-    def __init__(self, work: Path, main: bool, quiet: bool, reporters: list[Any] = ()):
-        self.work, self.main, self.quiet, self.reporters = work, main, quiet, list(reporters)
-
-    def say(self, msg: str) -> None:
-        if self.main and not self.quiet:
-            print(msg, flush=True)
-        if self.main:
-            for r in self.reporters:
-                r.message(msg)
-
-    def json(self, name: str | Path, data: Any) -> None:
-        if self.main:
-            _write_json(self.work / name, data)
-
-
-def _stage_dirs(recipe: Recipe, work: Path) -> list[Path]:
-    specs = recipe.stages
-    if len(specs) == 1:
-        return [work]
-    return [work / "stages" / f"{i + 1:02d}-{s.kind}" for i, s in enumerate(specs)]
-
-
 def execute(recipe: Recipe, output_dir: str | Path | None = None, *, quiet: bool = False,
             resume: bool = False) -> Run:
     """Run a recipe end to end; ``resume``: continue the crashed run at ``output_dir``."""
-    rank, world = _rank()
+    rank, world = rank_and_world()
     main = rank == 0
     if world > 1 and not (output_dir or recipe.output_dir):
         raise RunError("a multi-process run needs a fixed run dir (every rank must agree on it): pass --output-dir "
@@ -91,7 +52,7 @@ def execute(recipe: Recipe, output_dir: str | Path | None = None, *, quiet: bool
     final = Path(output_dir or recipe.output_dir or default_output_dir(recipe))
     work = final.with_name(final.name + ".incomplete")
     if resume:
-        recipe = _resumable(final, work)
+        recipe = resumable(final, work)
     else:
         if final.exists():
             raise RunError(f"run dir {final} already exists; choose another output_dir (or remove it)")
@@ -101,33 +62,20 @@ def execute(recipe: Recipe, output_dir: str | Path | None = None, *, quiet: bool
         recipe = recipe.model_copy(update={"output_dir": str(final)})
         if main:
             work.mkdir(parents=True)
-            _write_recipe(recipe, work / "recipe.yaml")
+            write_recipe(recipe, work / "recipe.yaml")
     from verticalize.strategies import build
 
     reporters = [build(r, f"reporters[{i}]") for i, r in enumerate(recipe.reporters)]
-    out = _Writer(work, main, quiet, reporters)
+    out = Writer(work, main, quiet, reporters)
     try:
         return _execute(recipe, final, work, out, resume, world)
     except BaseException:
-        if main and not resume and _nothing_trained(work):  # nothing of value yet: leave no dir behind
+        if main and not resume and nothing_trained(work):  # nothing of value yet: leave no dir behind
             shutil.rmtree(work, ignore_errors=True)
         raise
     finally:
         for r in reporters:
             r.close()
-
-
-def _write_recipe(recipe: Recipe, path: Path) -> None:
-    """The run's recipe.yaml. Strategy objects without an import path are written as their class's
-    path under a comment saying so: the run works, but resuming it needs them importable."""
-    bad = [ref.portable for _, ref in recipe.refs() if ref.portable]
-    if not bad:
-        recipe.to_yaml(path)
-        return
-    import yaml
-
-    head = "".join(f"# not repeatable from this file: {b}\n" for b in bad)
-    path.write_text(head + yaml.safe_dump(recipe.to_dict(), sort_keys=False, allow_unicode=True), encoding="utf-8")
 
 
 def resume(run_dir: str | Path, *, quiet: bool = False) -> Run:
@@ -136,141 +84,204 @@ def resume(run_dir: str | Path, *, quiet: bool = False) -> Run:
     p = Path(run_dir)
     final = p.with_name(p.name[: -len(".incomplete")]) if p.name.endswith(".incomplete") else p
     work = final.with_name(final.name + ".incomplete")
-    return execute(_resumable(final, work), final, quiet=quiet, resume=True)
+    return execute(resumable(final, work), final, quiet=quiet, resume=True)
 
 
-def _nothing_trained(work: Path) -> bool:
-    """True while no stage has started training (no checkpoint, no log): nothing of value to keep."""
-    if not work.is_dir():
-        return True
-    return not any(work.rglob("checkpoint-*")) and not any(work.rglob("train_log.jsonl"))
+@dataclass
+class _Ctx:
+    """What every step of one run shares: the recipe, its dirs, the writer, and the manifest being filled."""
+
+    recipe: Recipe
+    final: Path
+    work: Path
+    out: Writer
+    resume: bool
+    world: int
+    manifest: dict[str, Any] = field(default_factory=dict)
+    old: dict[str, Any] = field(default_factory=dict)  # the crashed run's manifest when resuming
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @contextmanager
+    def timed(self, name: str) -> Iterator[None]:
+        t = time.perf_counter()
+        yield
+        self.timings[name] = time.perf_counter() - t
 
 
-def _resumable(final: Path, work: Path) -> Recipe:
-    if not work.is_dir():
-        if (final / "manifest.json").is_file():
-            raise RunError(f"{final} is a finished run: nothing to resume")
-        raise RunError(f"nothing to resume: {work} does not exist")
-    if not (work / "recipe.yaml").is_file():
-        raise RunError(f"{work} has no recipe.yaml: not a verticalize run dir")
-    return load_recipe(work / "recipe.yaml", trust_code=True)  # written by this run, trusted when it started
+@dataclass
+class _Base:
+    resolved: Any
+    device: Any
+    tokenizer: Any
 
 
-def _execute(recipe: Recipe, final: Path, work: Path, out: _Writer, resume: bool, world: int) -> Run:
+@dataclass
+class _Plan:
+    stages: list[Any]  # Stage objects
+    method: Any        # the Method object
+    datas: list[Any]   # one DataBuild per stage
+
+
+@dataclass
+class _Trained:
+    model: Any
+    results: list[Any]  # one StageResult per stage
+    dest: Path          # where the final weights were saved
+    adapter: bool       # a PEFT adapter (else a whole model)
+
+
+def _execute(recipe: Recipe, final: Path, work: Path, out: Writer, resume: bool, world: int) -> Run:
+    """The flow of one run, each step a function of the previous values."""
+    t_start = time.perf_counter()
+    ctx = _start(recipe, final, work, out, resume, world)
+    base = _resolve_base(ctx)
+    plan = _plan(ctx, base)
+    model = _load_model(ctx, base, plan)
+    before = _evaluate_before(ctx, base, model)
+    trained = _train(ctx, base, plan, model)
+    if out.main:
+        _finish(ctx, base, plan, trained, before, t_start)
+    _barrier(world)
+    return Run(final)
+
+
+def _start(recipe: Recipe, final: Path, work: Path, out: Writer, resume: bool, world: int) -> _Ctx:
+    old = json.loads((work / "manifest.json").read_text("utf-8")) if resume and (work / "manifest.json").is_file() else {}
+    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    manifest: dict[str, Any] = {
+        "status": "running", "started": old.get("started") or now, "recipe_sha256": recipe.fingerprint(),
+        "versions": package_versions(), "python": platform.python_version(), "platform": platform.platform(),
+        "world_size": world,
+    }
+    if resume:
+        manifest["resumed"] = [*old.get("resumed", []), now]
+    out.json("manifest.json", manifest)
+    return _Ctx(recipe, final, work, out, resume, world, manifest, old)
+
+
+def _resolve_base(ctx: _Ctx) -> _Base:
+    from verticalize.models import load_tokenizer, resolve_model
+    from verticalize.train import detect_device
+
+    with ctx.timed("load_tokenizer"):
+        resolved = resolve_model(ctx.recipe.base)
+        dev = detect_device()
+        ctx.manifest["device"] = {"kind": dev.kind, "bf16": dev.bf16, "count": dev.count}
+        ctx.manifest["base"] = {"name": resolved.name, "source": resolved.source, "location": resolved.location}
+        ctx.out.say(f"[verticalize] base {resolved.name} ({resolved.source}) on {dev.kind}"
+                    + (f", {ctx.world} processes" if ctx.world > 1 else ""))
+        tokenizer = load_tokenizer(resolved)
+    return _Base(resolved, dev, tokenizer)
+
+
+def _plan(ctx: _Ctx, base: _Base) -> _Plan:
+    """The Stage and Method objects, and each stage's training data (cleaned, mixed)."""
     from verticalize.data.pipeline import build_training_data
-    from verticalize.models import load_model, load_tokenizer, lora_targets, resolve_model
-    from verticalize.strategies import MethodContext, build
-    from verticalize.train import detect_device, model_dtype
     from verticalize.train.methods import method_for
     from verticalize.train.stages import stage_for
 
-    t_start = time.perf_counter()
-    timings: dict[str, float] = {}
-    old = json.loads((work / "manifest.json").read_text("utf-8")) if resume and (work / "manifest.json").is_file() else {}
-    manifest: dict[str, Any] = {
-        "status": "running", "started": old.get("started") or datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "recipe_sha256": recipe.fingerprint(), "versions": package_versions(),
-        "python": platform.python_version(), "platform": platform.platform(), "world_size": world,
-    }
-    if resume:
-        manifest["resumed"] = [*old.get("resumed", []), datetime.now(timezone.utc).isoformat(timespec="seconds")]
-    out.json("manifest.json", manifest)
-
-    t = time.perf_counter()
-    resolved = resolve_model(recipe.base)
-    dev = detect_device()
-    manifest["device"] = {"kind": dev.kind, "bf16": dev.bf16, "count": dev.count}
-    manifest["base"] = {"name": resolved.name, "source": resolved.source, "location": resolved.location}
-    out.say(f"[verticalize] base {resolved.name} ({resolved.source}) on {dev.kind}"
-            + (f", {world} processes" if world > 1 else ""))
-    tokenizer = load_tokenizer(resolved)
-    timings["load_tokenizer"] = time.perf_counter() - t
-
-    t = time.perf_counter()
-    specs = recipe.stages
-    stages = [stage_for(s, i) for i, s in enumerate(specs)]
-    method = method_for(recipe.method)
-    length = lambda ex: _n_tokens(tokenizer, ex)  # noqa: E731
-    datas = [build_training_data(recipe, length=length, kind=_DATA_KIND[st.examples]) for st in stages]
-    for st, d in zip(stages, datas):
-        out.say(f"[verticalize] {st.kind}: {len(d.train)} training examples")
-    manifest["data"] = datas[-1].report if len(specs) == 1 else {"stages": [d.report for d in datas]}
-    timings["build_data"] = time.perf_counter() - t
+    recipe = ctx.recipe
+    with ctx.timed("build_data"):
+        stages = [stage_for(s, i) for i, s in enumerate(recipe.stages)]
+        length = lambda ex: _n_tokens(base.tokenizer, ex)  # noqa: E731
+        datas = [build_training_data(recipe, length=length, kind=_DATA_KIND[st.examples]) for st in stages]
+        for st, d in zip(stages, datas):
+            ctx.out.say(f"[verticalize] {st.kind}: {len(d.train)} training examples")
+        ctx.manifest["data"] = datas[-1].report if len(stages) == 1 else {"stages": [d.report for d in datas]}
     data_sha = _data_sha(datas)
-    if resume and old.get("data_sha256") and old["data_sha256"] != data_sha:
-        raise RunError(f"cannot resume {final}: the training data differ from the crashed run's "
-                       f"(data {old['data_sha256'][:12]} then, {data_sha[:12]} now); a data file changed")
-    manifest["data_sha256"] = data_sha
-    out.json("manifest.json", manifest)
+    if ctx.resume and ctx.old.get("data_sha256") and ctx.old["data_sha256"] != data_sha:
+        raise RunError(f"cannot resume {ctx.final}: the training data differ from the crashed run's "
+                       f"(data {ctx.old['data_sha256'][:12]} then, {data_sha[:12]} now); a data file changed")
+    ctx.manifest["data_sha256"] = data_sha
+    ctx.out.json("manifest.json", ctx.manifest)
+    return _Plan(stages, method_for(recipe.method), datas)
 
-    t = time.perf_counter()
-    dtype = model_dtype(recipe.base.dtype, getattr(stages[0], "spec", None), dev)
-    qconf = method.quantization_config(MethodContext(target_modules=lora_targets(resolved), device=dev,
-                                                     compute_dtype=dtype))
-    local = int(os.environ.get("LOCAL_RANK", "0"))
-    model = load_model(resolved, dtype=dtype, quantization_config=qconf,
-                       device_map={"": local} if (qconf is not None and dev.kind == "cuda") else None)
-    timings["load_model"] = time.perf_counter() - t
 
-    ev = recipe.eval
-    evals: dict[str, Any] = {}
-    if ev.suites and "before" in ev.when and out.main:
-        cached = work / "eval_before.json"
-        if resume and cached.is_file():
-            evals["before"] = json.loads(cached.read_text("utf-8"))
-        else:
-            t = time.perf_counter()
-            out.say(f"[verticalize] evaluating the base on {_suite_names(ev.suites)}")
-            evals["before"] = _eval(model, tokenizer, recipe)
-            timings["eval_before"] = time.perf_counter() - t
-            out.json("eval_before.json", evals["before"])
+def _load_model(ctx: _Ctx, base: _Base, plan: _Plan) -> Any:
+    from verticalize.models import load_model, lora_targets
+    from verticalize.strategies import MethodContext
+    from verticalize.train import model_dtype
 
-    from verticalize.train.stages import run_stages
+    with ctx.timed("load_model"):
+        dtype = model_dtype(ctx.recipe.base.dtype, getattr(plan.stages[0], "spec", None), base.device)
+        qconf = plan.method.quantization_config(MethodContext(target_modules=lora_targets(base.resolved),
+                                                              device=base.device, compute_dtype=dtype))
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        return load_model(base.resolved, dtype=dtype, quantization_config=qconf,
+                          device_map={"": local} if (qconf is not None and base.device.kind == "cuda") else None)
 
-    t = time.perf_counter()
-    callbacks = [build(c, f"callbacks[{i}]") for i, c in enumerate(recipe.callbacks)]
-    if out.reporters and out.main:
-        callbacks.append(_reporter_callback(out.reporters))
-    model, stage_results = run_stages(recipe, stages, method, model, tokenizer, [d.train for d in datas],
-                                      _stage_dirs(recipe, work), dev, lora_targets(resolved), out, resume, callbacks)
-    timings["train"] = time.perf_counter() - t
-    metrics = dict(stage_results[-1].metrics)
-    if len(specs) > 1:
-        manifest["stages"] = [{"kind": st.kind, "dir": str(d.relative_to(work)), "metrics": r.metrics}
-                              for st, d, r in zip(stages, _stage_dirs(recipe, work), stage_results)]
-    from verticalize.train.stages import save_result
+
+def _evaluate_before(ctx: _Ctx, base: _Base, model: Any) -> dict[str, Any] | None:
+    """Scores of the base model (rank 0; cached in the run dir so a resumed run does not redo them)."""
+    ev = ctx.recipe.eval
+    if not (ev.suites and "before" in ev.when and ctx.out.main):
+        return None
+    cached = ctx.work / "eval_before.json"
+    if ctx.resume and cached.is_file():
+        return json.loads(cached.read_text("utf-8"))
+    with ctx.timed("eval_before"):
+        ctx.out.say(f"[verticalize] evaluating the base on {_suite_names(ev.suites)}")
+        scores = _eval(model, base.tokenizer, ctx.recipe)
+    ctx.out.json("eval_before.json", scores)
+    return scores
+
+
+def _train(ctx: _Ctx, base: _Base, plan: _Plan, model: Any) -> _Trained:
+    """Every stage in order, then the final weights saved (``adapter/``, or ``model/`` for full)."""
+    from verticalize.models import lora_targets
+    from verticalize.strategies import build
+    from verticalize.train.callbacks import ReporterCallback
+    from verticalize.train.stages import run_stages, save_result
     from verticalize.train.weights import weights_dir
 
+    recipe = ctx.recipe
+    callbacks = [build(c, f"callbacks[{i}]") for i, c in enumerate(recipe.callbacks)]
+    if ctx.out.reporters and ctx.out.main:
+        callbacks.append(ReporterCallback(ctx.out.reporters))
+    dirs = stage_dirs(recipe, ctx.work)
+    with ctx.timed("train"):
+        model, results = run_stages(recipe, plan.stages, plan.method, model, base.tokenizer,
+                                    [d.train for d in plan.datas], dirs, base.device, lora_targets(base.resolved),
+                                    ctx.out, ctx.resume, callbacks)
+    if len(plan.stages) > 1:
+        ctx.manifest["stages"] = [{"kind": st.kind, "dir": str(d.relative_to(ctx.work)), "metrics": r.metrics}
+                                  for st, d, r in zip(plan.stages, dirs, results)]
     adapter = hasattr(model, "peft_config")  # a PeftModel: save the adapter, else the whole model
-    dest = weights_dir(work, "lora" if adapter else "full")
-    save_result(stage_results[-1], dest, out.main)
-    if out.main:
-        _save_final(recipe, stages, tokenizer, work, dest, stage_results)
-        if ev.suites and "after" in ev.when:
-            t = time.perf_counter()
-            out.say(f"[verticalize] evaluating the adapted model on {_suite_names(ev.suites)}")
-            if stage_results[-1].sharded:  # FSDP / ZeRO-3 weights live across ranks: score the saved ones
-                model = _reload(resolved, dest, full=not adapter)
-            evals["after"] = _eval(model, tokenizer, recipe)
-            timings["eval_after"] = time.perf_counter() - t
-        if evals:
-            from verticalize.evals import EvalReport
+    dest = weights_dir(ctx.work, "lora" if adapter else "full")
+    save_result(results[-1], dest, ctx.out.main)
+    return _Trained(model, results, dest, adapter)
 
-            report = EvalReport(evals, meta={"recipe_sha256": recipe.fingerprint()})
-            report.save(work / "eval")
-            for r in out.reporters:
-                r.scores(report.to_dict())
-        for d in _stage_dirs(recipe, work):
-            shutil.rmtree(d / "checkpoints", ignore_errors=True)
-        (work / "eval_before.json").unlink(missing_ok=True)
-        timings["total"] = time.perf_counter() - t_start
-        manifest.update(status="complete", finished=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                        timings={k: round(v, 3) for k, v in timings.items()}, metrics=metrics,
-                        artifact="adapter" if adapter else "model")
-        out.json("manifest.json", manifest)
-        os.replace(work, final)
-    _barrier(world)
-    return Run(final)
+
+def _finish(ctx: _Ctx, base: _Base, plan: _Plan, trained: _Trained, before: dict[str, Any] | None,
+            t_start: float) -> None:
+    """Rank 0: tokenizer and loss plot beside the weights, evaluation after, the report, the manifest,
+    and the rename that marks the run complete."""
+    recipe, work = ctx.recipe, ctx.work
+    _save_final(recipe, plan.stages, base.tokenizer, work, trained.dest, trained.results)
+    evals = {"before": before} if before is not None else {}
+    if recipe.eval.suites and "after" in recipe.eval.when:
+        with ctx.timed("eval_after"):
+            ctx.out.say(f"[verticalize] evaluating the adapted model on {_suite_names(recipe.eval.suites)}")
+            model = trained.model
+            if trained.results[-1].sharded:  # FSDP / ZeRO-3 weights live across ranks: score the saved ones
+                model = _reload(base.resolved, trained.dest, full=not trained.adapter)
+            evals["after"] = _eval(model, base.tokenizer, recipe)
+    if evals:
+        from verticalize.evals import EvalReport
+
+        report = EvalReport(evals, meta={"recipe_sha256": recipe.fingerprint()})
+        report.save(work / "eval")
+        for r in ctx.out.reporters:
+            r.scores(report.to_dict())
+    for d in stage_dirs(recipe, work):
+        shutil.rmtree(d / "checkpoints", ignore_errors=True)
+    (work / "eval_before.json").unlink(missing_ok=True)
+    ctx.timings["total"] = time.perf_counter() - t_start
+    ctx.manifest.update(status="complete", finished=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                        timings={k: round(v, 3) for k, v in ctx.timings.items()},
+                        metrics=dict(trained.results[-1].metrics), artifact="adapter" if trained.adapter else "model")
+    ctx.out.json("manifest.json", ctx.manifest)
+    os.replace(work, ctx.final)
 
 
 def _save_final(recipe: Recipe, stages: list[Any], tokenizer: Any, work: Path, dest: Path, results: list[Any]) -> None:
@@ -294,19 +305,6 @@ _DATA_KIND = {"chat": "sft", "text": "cpt", "preference": "dpo"}
 
 def _suite_names(suites: list[Any]) -> str:
     return ", ".join(s if isinstance(s, str) else s.kind for s in suites)
-
-
-def _reporter_callback(reporters: list[Any]) -> Any:
-    """A TrainerCallback that hands each logging step's metrics to the Reporters."""
-    from transformers import TrainerCallback
-
-    class _ToReporters(TrainerCallback):
-        def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kw: Any) -> None:
-            values = {k: float(v) for k, v in (logs or {}).items() if isinstance(v, (int, float))}
-            for r in reporters:
-                r.metrics(values, step=state.global_step, stage=Path(args.output_dir).parent.name)
-
-    return _ToReporters()
 
 
 def _barrier(world: int) -> None:
@@ -335,11 +333,6 @@ def _n_tokens(tokenizer: Any, ex: dict[str, Any]) -> int:
 
 
 def _eval(model: Any, tokenizer: Any, recipe: Recipe) -> dict[str, Any]:
-    from verticalize.evals import run_suites
+    from verticalize.run.evaluate import score
 
-    was_training = model.training
-    try:
-        return run_suites(model, tokenizer, list(recipe.eval.suites), recipe.eval, recipe.pot if recipe.pot.enabled
-                          else None, seed=recipe.seed)
-    finally:
-        model.train(was_training)
+    return score(model, tokenizer, recipe)

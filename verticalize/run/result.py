@@ -123,25 +123,26 @@ class Run:
         GenerationSpec.model_validate(spec.model_dump())
         return [o[0] for o in generate(model, tok, texts, spec, self.recipe.eval.batch_size)]
 
-    def evaluate(self, suites: list[str] | None = None, *, before: bool | None = None, save: bool = True) -> Any:
-        """Score the suites on the trained model (and on the base when ``before`` or the recipe asks)."""
-        from verticalize.evals import EvalReport, run_suites
-        from verticalize.models import load_model, load_tokenizer, resolve_model
+    def evaluate(self, suites: list[Any] | None = None, *, before: bool | None = None, save: bool = True) -> Any:
+        """Score the suites on the trained model (and on the base when ``before`` or the recipe asks).
 
-        ev = self.recipe.eval
-        suites = list(suites or ev.suites or ([self.recipe.domain] if self.recipe.domain else []))
-        if not suites:
-            raise RunError("no suites to evaluate: pass suites=[...] or set eval.suites in the recipe")
-        pot = self.recipe.pot if self.recipe.pot.enabled else None
+        Saving merges the scores into ``eval/report.*``: stages and suites scored now replace the same
+        ones from training, every other suite's scores are kept."""
+        from verticalize.evals import EvalReport
+        from verticalize.run.evaluate import evaluate_base, score, suites_of
+
+        chosen = suites_of(self.recipe, suites)
         stages: dict[str, Any] = {}
-        if before if before is not None else "before" in ev.when:
-            resolved = resolve_model(self.recipe.base)
-            stages["before"] = run_suites(load_model(resolved), load_tokenizer(resolved), suites, ev, pot,
-                                          seed=self.recipe.seed)
+        if before if before is not None else "before" in self.recipe.eval.when:
+            stages["before"] = evaluate_base(self.recipe, chosen).stages["before"]
         model, tok = self.load()
-        stages["after"] = run_suites(model, tok, suites, ev, pot, seed=self.recipe.seed)
+        stages["after"] = score(model, tok, self.recipe, chosen)
         report = EvalReport(stages, meta={"run": str(self.output_dir)})
         if save:
+            old = self.report
+            if old is not None:
+                merged = {st: {**old.stages.get(st, {}), **stages.get(st, {})} for st in {*old.stages, *stages}}
+                report = EvalReport(merged, meta={**old.meta, "run": str(self.output_dir)})
             report.save(self.output_dir / "eval")
         return report
 

@@ -107,7 +107,7 @@ def load_side(ref: str | Path) -> Side:
         return Side(str(p), load_recipe(p / "recipe.yaml", trust_code=True).to_dict(), True, dict(metrics or {}), scores)
     from verticalize.packs import find_recipe
 
-    return Side(str(ref), load_recipe(find_recipe(str(ref)), trust_code=True).to_dict()  # compared, never built)
+    return Side(str(ref), load_recipe(find_recipe(str(ref)), trust_code=True).to_dict())  # compared, never built
 
 
 def _flow(v: Any) -> str:
