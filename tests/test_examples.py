@@ -19,6 +19,7 @@ SCRIPTS = {
     "medical_qlora": (EVAL, "medical: before "),
     "legal_cpt_then_sft": (EVAL, "legal: before "),
     "custom_csv_domain": ([], "policy answers exactly"),
+    "custom_strategies": (EVAL, "round trip: exact"),
 }
 
 
@@ -39,6 +40,9 @@ def test_example_script_smoke_run(tmp_path: Path, name: str) -> None:
     assert expect in proc.stdout and f"run dir: {out}" in proc.stdout
     if name == "legal_cpt_then_sft":
         assert [s["kind"] for s in manifest["stages"]] == ["cpt", "sft"]
+    if name == "custom_strategies":
+        assert [s["kind"] for s in manifest["stages"]] == ["sft", "answer_loop"] and "valid;" in proc.stdout
+        assert (tmp_path / "run-metrics.csv").is_file()
     if name == "medical_qlora":
         from verticalize import Run
 

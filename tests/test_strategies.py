@@ -136,6 +136,22 @@ reporters: [{target: tests.user_strategies:Recorder}]
 """
 
 
+def test_stage_and_suite_objects_by_import_path(tmp_path: Path) -> None:
+    p = tmp_path / "stage.yaml"
+    p.write_text("base: tiny\ndata: [{source: {target: tests.user_strategies:PercentSource, args: {n: 8}}}]\n"
+                 "method: {kind: lora, r: 4, alpha: 8}\n"
+                 "train: [{target: tests.user_strategies:ManualLoopStage, args: {steps: 2}}]\n"
+                 "eval: {suites: [{target: tests.user_strategies:TwoTaskSuite, args: {n: 2}}], when: [after]}\n")
+    assert CliRunner().invoke(cli, ["validate", "--trust-code", str(p)]).exit_code == 0
+    a = Adapter.from_yaml(p, trust_code=True)
+    assert Adapter.from_yaml(_write(a), trust_code=True) == a
+    run = a.train(output_dir=tmp_path / "run", quiet=True)
+    assert run.metrics["global_step"] == 2 and (run.output_dir / "adapter" / "adapter_config.json").is_file()
+    after = json.loads((run.output_dir / "eval" / "report.json").read_text())["stages"]["after"]
+    assert after["digits"]["role"] == "retention" and set(after["digits"]["tasks"]) == {"has_digit", "has_digit_large"}
+    assert after["digits"]["n"] == 5
+
+
 def test_recipe_by_import_path_validates_round_trips_and_trains(tmp_path: Path) -> None:
     p = tmp_path / "objects.yaml"
     p.write_text(RECIPE)

@@ -127,7 +127,7 @@ class ManualLoopStage:
             loss.backward()
             opt.step()
             opt.zero_grad()
-            log.append({"step": step + 1, "loss": float(loss)})
+            log.append({"step": step + 1, "loss": loss.item()})
         return ManualResult(model=model, metrics={"global_step": self.steps, "train_loss": log[-1]["loss"]},
                             log_history=log)
 
@@ -207,3 +207,18 @@ class CountSteps(TrainerCallback):
 
     def on_step_end(self, args, state, control, **kw):
         self.steps += 1
+
+
+class TwoTaskSuite:
+    """A Suite: a name, a role and its Task objects."""
+
+    name = "digits"
+    role = "retention"
+
+    def __init__(self, n: int = 2):
+        self.n = n
+
+    def tasks(self):
+        small, large = DigitCountTask(self.n), DigitCountTask(self.n + 1)
+        large.name = "has_digit_large"
+        return [small, large]

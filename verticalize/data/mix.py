@@ -11,7 +11,7 @@ import random
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["replay_mix", "mix_sources"]
+__all__ = ["replay_mix", "mix_sources", "RatioMixer"]
 
 
 def _draw(pool: list[dict[str, Any]], k: int, rng: random.Random) -> list[dict[str, Any]]:
@@ -63,6 +63,19 @@ def replay_mix(domain: list[dict[str, Any]], general: list[dict[str, Any]], rati
         t = g + sum(length(ex) for ex in domain)
         report["ratio_tokens"] = round(g / t, 4) if t else 0.0
     return mixed, report
+
+
+class RatioMixer:
+    """The built-in Mixer (see verticalize.strategies.Mixer): ``ratio`` of the mix is replay data,
+    counted by examples or by tokens (:func:`replay_mix`)."""
+
+    def __init__(self, ratio: float = 0.2, by: str = "examples"):
+        self.ratio = ratio
+        self.by = by
+
+    def mix(self, domain: list[dict[str, Any]], replay: list[dict[str, Any]], *, seed: int,
+            length: Callable[[dict[str, Any]], int] | None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        return replay_mix(domain, replay, self.ratio, by=self.by, seed=seed, length=length)
 
 
 def mix_sources(groups: list[list[dict[str, Any]]], weights: list[float], strategy: str = "concat", seed: int = 42

@@ -13,7 +13,7 @@ from typing import Any
 
 from verticalize.data.clean import clean_examples, drop_overlap
 from verticalize.data.formats import convert
-from verticalize.data.mix import mix_sources, replay_mix
+from verticalize.data.mix import RatioMixer, mix_sources
 from verticalize.data.sources import read_examples
 from verticalize.errors import DataError
 from verticalize.recipe import DataSpec, Recipe
@@ -251,12 +251,13 @@ def build_training_data(recipe: Recipe, length: Any = None, kind: str | None = N
             from verticalize.strategies import build
 
             mixer = build(recipe.replay.mixer, "replay.mixer")
-            examples, mix = mixer.mix(examples, general, seed=recipe.seed, length=length)
-            mix = {"step": "replay", "mixer": recipe.replay.mixer.target, "in": len(general), "out": len(examples),
-                   **dict(mix or {})}
         else:
-            examples, mix = replay_mix(examples, general, recipe.replay.ratio, by=recipe.replay.by,
-                                       seed=recipe.seed, length=length)
+            mixer = RatioMixer(recipe.replay.ratio, recipe.replay.by)
+        n = len(examples)
+        examples, report = mixer.mix(examples, general, seed=recipe.seed, length=length)
+        mix = {"step": "replay", "in": n, "out": len(examples), **dict(report or {})}
+        if recipe.replay.mixer is not None:
+            mix["mixer"] = recipe.replay.mixer.target
         steps.append(mix)
     return DataBuild(train=examples, report={"kind": kind, "sources": sources, "steps": steps,
                                              "train_examples": len(examples)})

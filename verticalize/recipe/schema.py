@@ -29,7 +29,7 @@ class _Spec(BaseModel):
 class StrategyRef(_Spec):
     """A strategy object named by import path: ``{target: "pkg.module:Name", args: {...}}``.
 
-    ``Name`` is a class or function (called with ``args``) or a ready object (``args`` empty). In
+    ``Name`` is a class (called with ``args``), or a function or ready object used as it is (no ``args``). In
     YAML that is all there is; refs built from a live Python object (``Adapter.with_data(obj)``...)
     also carry the object itself, so objects without an import path (a local class, a lambda, a
     dataset in memory) work in Python; only ``to_yaml`` then fails, naming the object.

@@ -34,17 +34,19 @@ def rank_and_world() -> tuple[int, int]:
 
 
 class Writer:
-    """Writes only on rank 0; every other rank's writes are no-ops. Progress lines also reach the
-    recipe's Reporter objects."""
+    """Writes only on rank 0; every other rank's writes are no-ops. Progress lines go to the
+    Reporters: the console's (``PrintReporter``, silent when ``quiet``) and the recipe's."""
 
     def __init__(self, work: Path, main: bool, quiet: bool, reporters: list[Any] = ()):
-        self.work, self.main, self.quiet, self.reporters = work, main, quiet, list(reporters)
+        from verticalize.strategies import PrintReporter
+
+        self.work, self.main, self.quiet = work, main, quiet
+        self.reporters = list(reporters)  # the recipe's: they also get training metrics and scores
+        self._console = PrintReporter(quiet)
 
     def say(self, msg: str) -> None:
-        if self.main and not self.quiet:
-            print(msg, flush=True)
         if self.main:
-            for r in self.reporters:
+            for r in (self._console, *self.reporters):
                 r.message(msg)
 
     def json(self, name: str | Path, data: Any) -> None:
