@@ -105,3 +105,8 @@ def test_eval_run_dir_writes_reports(tmp_path: Path, chat_jsonl: Path) -> None:
     assert set(report["stages"]) == {"before", "after"} and "general" in report["forgetting"]
     assert (tmp_path / "run" / "eval" / "report.png").stat().st_size > 1000
     assert "forgetting on **general**" in r.stdout
+    # scoring one suite again keeps the other suite's scores in the report (it used to overwrite them)
+    r = cli("eval", str(tmp_path / "run"), "--suite", "finance", "--no-before")
+    assert r.returncode == 0, r.stderr[-2000:]
+    again = json.loads((tmp_path / "run" / "eval" / "report.json").read_text())
+    assert set(again["stages"]["after"]) == {"finance", "general"} and again["stages"]["before"] == report["stages"]["before"]
