@@ -23,7 +23,11 @@ def test_builtins_and_user_objects_satisfy_the_protocols() -> None:
     from verticalize.train.methods import SpecMethod
     from verticalize.train.stages import SpecStage
 
+    from verticalize.data.mix import RatioMixer
+    from verticalize.data.sources import FileSource
+
     assert isinstance(us.PercentSource(), st.DataSource) and isinstance(st.ExamplesSource([]), st.DataSource)
+    assert isinstance(FileSource("x.jsonl"), st.DataSource) and isinstance(RatioMixer(), st.Mixer)
     assert isinstance(us.DropMentions(), st.Step)
     assert isinstance(us.AlternateMixer(), st.Mixer)
     assert isinstance(us.DoraMethod(), st.Method) and isinstance(SpecMethod(LoraSpec()), st.Method)

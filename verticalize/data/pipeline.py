@@ -14,7 +14,7 @@ from typing import Any
 from verticalize.data.clean import clean_examples, drop_overlap
 from verticalize.data.formats import convert
 from verticalize.data.mix import RatioMixer, mix_sources
-from verticalize.data.sources import read_examples
+from verticalize.data.sources import FileSource
 from verticalize.errors import DataError
 from verticalize.recipe import DataSpec, Recipe
 
@@ -64,8 +64,9 @@ def load_source(src: DataSpec, base_dir: Path | None = None) -> tuple[list[dict[
         rows, provenance, fp = read_source(src.source, src.limit)
         rep = LoadReport(source=str(provenance.get("source") or src.source.target), read=len(rows))
     else:
-        rows, rep = read_examples(src.path, split=src.split, limit=src.limit, on_error=src.on_error,
-                                  base_dir=base_dir, config=src.config)
+        files = FileSource(src.path, split=src.split, config=src.config, limit=src.limit, on_error=src.on_error,
+                           base_dir=str(base_dir) if base_dir else None)
+        rows, rep = list(files), files.report
         provenance, fp = {}, None
     fmt_in = src.format
     if src.preset:

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 from verticalize.errors import DataError, MissingDependencyError
 
-__all__ = ["LoadReport", "read_examples"]
+__all__ = ["LoadReport", "read_examples", "FileSource"]
 
 FILE_SUFFIXES = (".jsonl", ".json", ".csv", ".tsv", ".parquet")
 
@@ -204,3 +204,48 @@ def read_examples(ref: str | Path, *, split: str = "train", limit: int | None = 
         rows = rows[:limit]
     rep.read = len(rows)
     return rows, rep
+
+
+class FileSource:
+    """The built-in DataSource (see verticalize.strategies.DataSource) behind a recipe's ``path:``: a
+    jsonl/json/csv/tsv/parquet file, a dataset dir, an HF hub id or 'modelscope:<id>'. Rows carry a
+    ``_line`` key for error messages; :attr:`report` counts what was read and skipped."""
+
+    def __init__(self, path: str, split: str = "train", config: str | None = None, limit: int | None = None,
+                 on_error: str = "raise", base_dir: str | None = None):
+        self.path, self.split, self.config, self.limit, self.on_error = path, split, config, limit, on_error
+        self.base_dir = base_dir
+        self._rows: list[dict[str, Any]] | None = None
+        self._report: LoadReport | None = None
+
+    def _load(self) -> tuple[list[dict[str, Any]], LoadReport]:
+        if self._rows is None:
+            self._rows, self._report = read_examples(self.path, split=self.split, limit=self.limit,
+                                                     on_error=self.on_error, config=self.config,
+                                                     base_dir=Path(self.base_dir) if self.base_dir else None)
+        return self._rows, self._report  # type: ignore[return-value]
+
+    @property
+    def report(self) -> LoadReport:
+        return self._load()[1]
+
+    @property
+    def provenance(self) -> dict[str, Any]:
+        return {"source": self.report.source, "split": self.split, "config": self.config}
+
+    def __iter__(self):
+        return iter(self._load()[0])
+
+    def fingerprint(self) -> str:
+        """sha256 of the file's bytes; for dataset dirs and hub ids, of the reference (path, split, config)."""
+        import hashlib
+
+        src = Path(self.report.source)
+        h = hashlib.sha256()
+        if src.is_file():
+            with src.open("rb") as fh:
+                for chunk in iter(lambda: fh.read(1 << 20), b""):
+                    h.update(chunk)
+        else:
+            h.update(f"{self.report.source}|{self.split}|{self.config}".encode())
+        return h.hexdigest()
