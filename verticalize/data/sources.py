@@ -231,7 +231,8 @@ class FileSource:
 
     @property
     def provenance(self) -> dict[str, Any]:
-        return {"source": self.report.source, "split": self.split, "config": self.config}
+        source = self._report.source if self._report is not None else self.path  # reading waits for __iter__
+        return {"source": source, "split": self.split, "config": self.config}
 
     def __iter__(self):
         return iter(self._load()[0])
