@@ -107,3 +107,66 @@ def test_a_new_run_refuses_to_clobber_an_unfinished_one(tmp_path: Path, chat_jso
     with pytest.raises(RunError, match="--resume"):
         execute(load_recipe(_recipe(tmp_path, chat_jsonl)), tmp_path / "run", quiet=True)
     assert (work / "checkpoints").is_dir()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_signal_saves_a_checkpoint_stops_and_resumes(tmp_path: Path, chat_jsonl: Path, sig: signal.Signals) -> None:
+    """SIGTERM (Slurm, Kubernetes, spot instances) or SIGINT mid-training: a complete checkpoint at the
+    step it was in, exit 128+signal with "resume with ...", then resume finishes the run."""
+    p = tmp_path / "r.yaml"
+    p.write_text(f"base: tiny\ndata: [{{path: {chat_jsonl}}}]\nmethod: {{kind: lora, r: 4, alpha: 8}}\n"
+                 "train: {max_steps: 400, save_steps: 1000, batch_size: 2, grad_accum: 1, max_length: 96, "
+                 "logging_steps: 1}\n", encoding="utf-8")
+    out, work = tmp_path / "run", tmp_path / "run.incomplete"
+    proc = subprocess.Popen(_cli("train", str(p), "-o", str(out), "-q"), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    log = work / "train_log.jsonl"
+    deadline = time.time() + 240
+    while proc.poll() is None and time.time() < deadline and (not log.exists() or len(log.read_text().splitlines()) < 3):
+        time.sleep(0.05)
+    sent = time.time()
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + sig, err[-2000:]
+    assert time.time() - sent < 60 and "Traceback" not in err
+    assert f"resume with `verticalize train --resume {out}`" in err
+    ckpts = sorted((work / "checkpoints").glob("checkpoint-*"))
+    assert len(ckpts) == 1 and (ckpts[0] / "verticalize.json").is_file()  # the one save_steps=1000 never made
+    stopped_at = int(ckpts[0].name.split("-")[1])
+    assert 3 <= stopped_at < 400
+    done = subprocess.run(_cli("train", "--resume", str(out), "-q", "--set", "train.max_steps=1"), capture_output=True,
+                          text=True)
+    assert done.returncode == 2 and "give no RECIPE" in done.stderr  # resume keeps the run's own recipe
+    # finish quickly: the same run, resumed (the recipe in the run dir is the one it started with)
+    (work / "recipe.yaml").write_text((work / "recipe.yaml").read_text().replace("max_steps: 400",
+                                                                                f"max_steps: {stopped_at + 2}"))
+    done = subprocess.run(_cli("train", "--resume", str(out), "-q"), capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    m = json.loads((out / "manifest.json").read_text())
+    assert m["metrics"]["global_step"] == stopped_at + 2 and m["metrics"]["resumed_from"] == ckpts[0].name
+
+
+def test_second_signal_exits_at_once_and_keeps_the_last_checkpoint(tmp_path: Path, chat_jsonl: Path) -> None:
+    p = tmp_path / "r.yaml"
+    p.write_text(f"base: tiny\ndata: [{{path: {chat_jsonl}}}]\n"
+                 "train: {max_steps: 400, save_steps: 2, batch_size: 2, grad_accum: 1, max_length: 96, "
+                 "logging_steps: 1}\n", encoding="utf-8")
+    out, work = tmp_path / "run", tmp_path / "run.incomplete"
+    proc = subprocess.Popen(_cli("train", str(p), "-o", str(out), "-q"), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 240
+    while proc.poll() is None and time.time() < deadline and not list(work.glob("checkpoints/*/verticalize.json")):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    lines = []
+    for line in proc.stderr:  # signals are not queued: the second goes once the first was handled
+        lines.append(line)
+        if "saving a checkpoint at the end of this step" in line:
+            proc.send_signal(signal.SIGTERM)
+            break
+    err = "".join(lines) + proc.communicate(timeout=60)[1]
+    assert proc.returncode == 128 + signal.SIGTERM and "second SIGTERM: exiting now" in err, err[-2000:]
+    from verticalize.train.checkpoints import last_complete_checkpoint
+
+    last = last_complete_checkpoint(work / "checkpoints")
+    assert last is not None and json.loads((last / "trainer_state.json").read_text())["global_step"] >= 2

@@ -20,6 +20,7 @@ __all__ = [
     "RunError",
     "LockError",
     "closest",
+    "line_index",
 ]
 
 
@@ -89,6 +90,34 @@ class LockError(VerticalizeError, RuntimeError):
         self.problems = problems or [message]
         self.lock = lock
         super().__init__(message)
+
+
+def line_index(text: str) -> dict[tuple, int]:
+    """Map the key paths of a YAML document to 1-based line numbers (``("train", 0, "path") -> 9``), so
+    that messages about a recipe, a domain.yaml or a suite file can name the line. Empty when the text
+    does not parse (the parser's own error names the line then)."""
+    import yaml
+
+    out: dict[tuple, int] = {}
+    try:
+        root = yaml.compose(text)
+    except yaml.YAMLError:
+        return out
+
+    def walk(node: object, path: tuple) -> None:
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                key = k.value
+                out[path + (key,)] = k.start_mark.line + 1
+                walk(v, path + (key,))
+        elif isinstance(node, yaml.SequenceNode):
+            for i, v in enumerate(node.value):
+                out[path + (i,)] = v.start_mark.line + 1
+                walk(v, path + (i,))
+
+    if root is not None:
+        walk(root, ())
+    return out
 
 
 def closest(name: str, candidates: Iterable[str]) -> str | None:

@@ -20,7 +20,7 @@ def friendly(fn: Any) -> Any:
             return fn(*args, **kwargs)
         except VerticalizeError as e:
             click.echo(f"error: {e}", err=True)
-            sys.exit(2)
+            sys.exit(getattr(e, "exit_code", 2))  # 2; a preempted run: 128 + the signal's number
         except KeyboardInterrupt:
             click.echo("interrupted: the unfinished run dir keeps the suffix .incomplete", err=True)
             sys.exit(130)

@@ -183,10 +183,11 @@ def eval_cmd(target: str, overrides: tuple[str, ...], suites: tuple[str, ...], b
 
 
 @cli.command()
-@click.argument("what", type=click.Choice(["models", "domains", "suites", "recipes"]))
+@click.argument("what", type=click.Choice(["models", "domains", "suites", "strategies", "recipes"]))
 @friendly
 def ls(what: str) -> None:
-    """List model aliases, domain packs, eval suites or shipped recipes."""
+    """List model aliases, domain packs, eval suites, strategy classes or shipped recipes, each with
+    its origin: bundled, plugin <dist> <version> (an installed package's entry point) or a path."""
     from verticalize.cli import listing
 
     click.echo(getattr(listing, what)())

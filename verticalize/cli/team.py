@@ -1,4 +1,4 @@
-"""Team-recipe commands: ``show``, ``lock``, ``diff`` and ``init domain|recipe``.
+"""Team-recipe commands: ``show``, ``lock``, ``diff`` and ``init domain|recipe|plugin``.
 
 ``register(cli)`` adds them to the ``verticalize`` group, wrapping each callback in main.py's
 ``friendly`` (a VerticalizeError becomes one ``error: ...`` line and exit code 2). Importing this
@@ -66,7 +66,7 @@ def diff(a: str, b: str) -> None:
 
 @click.group()
 def init() -> None:
-    """Start a domain pack or a recipe from a template that loads and validates at once."""
+    """Start a domain pack, a recipe or a plugin package from a template that loads and validates at once."""
 
 
 @init.command(name="domain")
@@ -94,6 +94,21 @@ def init_recipe_cmd(path: str | None, domain: str, base: str, method: str, force
 
     out = init_recipe(path, domain=domain, base=base, method=method, force=force)
     click.echo(f"wrote {out}; check it with: verticalize validate {out}")
+
+
+@init.command(name="plugin")
+@click.argument("name")
+@click.option("--dir", "directory", type=click.Path(file_okay=False), default=None,
+              help="Package dir (default: ./NAME).")
+@click.option("--force", is_flag=True, help="Write into a non-empty dir, overwriting the plugin's files.")
+def init_plugin_cmd(name: str, directory: str | None, force: bool) -> None:
+    """Create an installable plugin package: a domain pack, an eval suite and a cleaning Step, found by
+    verticalize through the entry points of its pyproject.toml once installed."""
+    from verticalize.team.scaffold import init_plugin, plugin_files
+
+    d = init_plugin(name, directory, force=force)
+    click.echo(f"wrote plugin {name!r} in {d}: {', '.join(plugin_files(name))}")
+    click.echo(f"next: pip install -e {d}   then: verticalize ls domains (shows {name!r}, origin plugin)")
 
 
 COMMANDS: tuple[click.Command, ...] = (show, lock, diff, init)

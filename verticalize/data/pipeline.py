@@ -234,13 +234,13 @@ def build_training_data(recipe: Recipe, length: Any = None, kind: str | None = N
         steps.append({"step": "replay", "in": len(examples), "out": len(examples),
                       "skipped": f"replay mixes general chat examples into sft stages, not {kind}"})
     elif recipe.replay is not None and recipe.replay.ratio > 0:
-        from verticalize.packs import list_domains
+        from verticalize.packs import resolve_ref
 
         rsrc = recipe.replay.source
         if not isinstance(rsrc, str):
             general, ginfo = load_source(DataSpec(source=rsrc))
             ginfos = [ginfo]
-        elif rsrc in list_domains() or (Path(rsrc) / "domain.yaml").is_file():
+        elif resolve_ref("domain", rsrc, missing_ok=True) is not None:  # a pack (bundled, plugin, dir)
             gpack = load_domain(rsrc)
             general, ginfos = load_pack_split(gpack, "train")
             general = with_system_prompt(general, gpack)

@@ -31,6 +31,9 @@ def run_suites(model: Any, tokenizer: Any, suites: list[str | Suite], cfg: Any, 
                 out.update(run_objects(model, tokenizer, s, cfg, progress))
                 continue
             suite = s if isinstance(s, Suite) else load_suite(s)
+            if not isinstance(suite, Suite):  # a plugin's own Suite object (verticalize.strategies.Suite)
+                out.update(run_objects(model, tokenizer, suite, cfg, progress))
+                continue
             suite = suite.select(getattr(cfg, "languages", None), getattr(cfg, "tasks", None))
             suite = suite.subsample(cfg.max_examples, seed)
             if pot is not None and suite.pot:
@@ -40,7 +43,7 @@ def run_suites(model: Any, tokenizer: Any, suites: list[str | Suite], cfg: Any, 
             tasks: dict[str, Any] = {}
             suite_pot = pot if suite.pot else None
             texts = _generate_all(model, tokenizer, suite, cfg, suite_pot)
-            for task, items in suite.tasks().items():
+            for task, items in suite.by_task().items():
                 kind = items[0].get("kind", "generation")
                 t0 = time.perf_counter()
                 scores, preds = score_task(model, tokenizer, kind, items, cfg, suite_pot, sandbox, texts.get(task))
@@ -124,7 +127,7 @@ def _generate_all(model: Any, tokenizer: Any, suite: Suite, cfg: Any, pot: Any) 
     """One batched generate call per sample count for every generative task of the suite."""
     groups: dict[int, list[tuple[str, int]]] = {}
     prompts: dict[int, list[str]] = {}
-    for task, items in suite.tasks().items():
+    for task, items in suite.by_task().items():
         kind = items[0].get("kind", "generation")
         reqs = generation_requests(tokenizer, kind, items)
         if not reqs:

@@ -9,7 +9,9 @@ A suite is a YAML file -- each bundled pack has ``domains/<name>/suite.yaml`` --
     data:
       - {path: my_eval.jsonl, format: alpaca}   # paths relative to the suite file
 
-Every example carries ``task`` and ``kind`` (mc | classification | numeric | generation).
+(the keys are :class:`verticalize.packs.SuiteSpec`'s). Every example carries ``task`` and ``kind``
+(mc | classification | numeric | generation). A :class:`Suite` is a
+:class:`verticalize.strategies.Suite`: ``tasks()`` gives one :class:`BuiltinTask` per task.
 """
 
 from __future__ import annotations
@@ -18,29 +20,43 @@ import random
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
-import yaml
-
 from verticalize.errors import DataError
+from verticalize.packs import TASK_KINDS
 
-__all__ = ["Suite", "load_suite", "list_suites", "KINDS"]
+__all__ = ["Suite", "BuiltinTask", "load_suite", "list_suites", "KINDS"]
 
-KINDS = ("mc", "classification", "numeric", "generation")
+KINDS = TASK_KINDS
 
 
 @dataclass(frozen=True)
 class Suite:
+    """A suite's examples and how to read them: ``name``, ``role`` (domain | retention), ``pot``.
+
+    It is a :class:`verticalize.strategies.Suite`: :meth:`tasks` gives its tasks as Task objects
+    (:class:`BuiltinTask`). Evaluation itself scores a Suite in one batched pass per suite (the
+    runner); the Task objects are the same scoring, one task at a time, for your own code.
+    """
+
     name: str
     examples: tuple[dict[str, Any], ...]
     pot: bool = False
     role: str = "domain"  # domain | retention
 
-    def tasks(self) -> dict[str, list[dict[str, Any]]]:
+    def by_task(self) -> dict[str, list[dict[str, Any]]]:
+        """The examples grouped by ``task`` (then ``kind``), sorted by task name. (``tasks()`` returned
+        this dict before Suite became a strategies.Suite; it returns Task objects now.)"""
         out: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for ex in self.examples:
             out[ex.get("task") or ex.get("kind") or "default"].append(ex)
         return dict(sorted(out.items()))
+
+    def tasks(self) -> list[BuiltinTask]:
+        """One :class:`BuiltinTask` (a :class:`verticalize.strategies.Task`) per task, in name order."""
+        return [BuiltinTask(name, items[0].get("kind", "generation"), tuple(items), self.pot)
+                for name, items in self.by_task().items()]
 
     def select(self, languages: list[str] | None = None, tasks: list[str] | None = None) -> Suite:
         from verticalize.data.pipeline import select
@@ -56,7 +72,7 @@ class Suite:
         """At most ``max_examples``, spread evenly over tasks and deterministic under ``seed``."""
         if max_examples is None or len(self.examples) <= max_examples:
             return self
-        tasks = self.tasks()
+        tasks = self.by_task()
         rng = random.Random(seed)
         per = max(1, max_examples // len(tasks))
         picked: list[dict[str, Any]] = []
@@ -68,10 +84,76 @@ class Suite:
                      self.role)
 
 
-def list_suites() -> list[str]:
-    from verticalize.packs import list_domains
+@dataclass(frozen=True)
+class BuiltinTask:
+    """One task of a built-in suite as a :class:`verticalize.strategies.Task`, scored by its ``kind``
+    with the same rules and metrics as ``run_suites`` (verticalize/evals/tasks.py).
 
-    return list_domains()
+    ``predict(lm, examples)`` gives per kind: mc -- the letter of the option with the highest
+    log-likelihood; classification -- the label with the highest log-likelihood; numeric and
+    generation -- the generated text. ``score`` returns the kind's metrics with the primary one
+    also under ``"score"`` (mc: ``acc``; ``acc_norm`` needs the per-option likelihoods and is
+    reported by ``run_suites`` only). A numeric task with ``executor`` (an Executor, e.g. the PoT
+    sandbox) scores the program in each text; without one, the last number of the text.
+    """
+
+    name: str
+    kind: str
+    items: tuple[dict[str, Any], ...]
+    pot: bool = False
+    executor: Any = None
+
+    def examples(self) -> list[dict[str, Any]]:
+        return [dict(ex) for ex in self.items]
+
+    def predict(self, lm: Any, examples: list[dict[str, Any]]) -> list[Any]:
+        from verticalize.evals.tasks import _answer_prefix, _letter
+
+        if self.kind in ("mc", "classification"):
+            pairs: list[tuple[str, str]] = []
+            spans = []
+            for ex in examples:
+                prompt = lm.chat_prompt(ex["messages"])
+                if self.kind == "mc":
+                    prefix = _answer_prefix(ex)
+                    options = [_letter(i) for i in range(len(ex["choices"]))]
+                    conts = [f"{prefix}{_letter(i)}. {c}" for i, c in enumerate(ex["choices"])]
+                else:
+                    options = [str(label) for label in ex["labels"]]
+                    conts = options
+                spans.append((len(pairs), options))
+                pairs += [(prompt, c) for c in conts]
+            lls = lm.loglikelihood(pairs)
+            return [opts[max(range(len(opts)), key=lambda i: lls[start + i])] for start, opts in spans]
+        return list(lm.generate([lm.chat_prompt(ex["messages"]) for ex in examples]))
+
+    def score(self, examples: list[dict[str, Any]], predictions: list[Any]) -> dict[str, float]:
+        from verticalize.evals.tasks import PRIMARY, _generation, _numeric, load_metric
+
+        if self.kind == "mc":
+            refs = [str(ex["answer"]).strip()[:1].upper() for ex in examples]
+            scores = load_metric("accuracy").compute(predictions=list(predictions), references=refs)
+            scores = {"acc": scores["accuracy"]}
+        elif self.kind == "classification":
+            refs = [str(ex["answer"]) for ex in examples]
+            preds = [str(p) for p in predictions]
+            scores = load_metric("accuracy").compute(predictions=preds, references=refs)
+            scores.update(load_metric("f1").compute(predictions=preds, references=refs))
+        elif self.kind == "numeric":
+            pot = SimpleNamespace(enabled=self.executor is not None, samples=1)
+            scores, _ = _numeric(examples, [[str(p)] for p in predictions], pot, self.executor)
+        else:
+            scores, _ = _generation(examples, [[str(p)] for p in predictions])
+        out = {k: float(v) for k, v in scores.items()}
+        out["score"] = out[PRIMARY[self.kind]]
+        return out
+
+
+def list_suites() -> list[str]:
+    """Suite names: the bundled packs', installed plugin suites and plugin packs' (see verticalize.packs)."""
+    from verticalize.packs import list_suites as names
+
+    return names()
 
 
 def _check(examples: list[dict[str, Any]], source: str) -> None:
@@ -87,59 +169,59 @@ def _check(examples: list[dict[str, Any]], source: str) -> None:
             raise DataError(f"{source}: example {ex.get('id', i)}: kind numeric needs a number 'answer'")
 
 
-def load_suite(name_or_path: str | Path) -> Suite:
-    """A bundled suite by name (a pack's suite.yaml) or a suite YAML path."""
-    from verticalize.data.pipeline import with_system_prompt, load_pack_split
-    from verticalize.packs import list_domains, load_domain
+def load_suite(ref: str | Path) -> Any:
+    """A suite by any reference verticalize.packs.resolve_ref knows: a suite YAML, a pack dir, a
+    bundled or plugin pack's name, a plugin suite's name, ``hf:<org>/<name>`` or an import path.
 
-    p = Path(name_or_path).expanduser()
-    if p.suffix in (".yaml", ".yml"):
-        return _suite_file(p, None)
-    if str(name_or_path) in list_domains() or (p / "domain.yaml").is_file():
-        pack = load_domain(name_or_path)
-        if (pack.dir / "suite.yaml").is_file():
-            return _suite_file(pack.dir / "suite.yaml", pack)
-        examples, _ = load_pack_split(pack, "eval")
-        if not examples:
-            raise DataError(f"domain {pack.name!r} has no eval data (eval: in {pack.dir / 'domain.yaml'})")
-        examples = with_system_prompt(examples, pack)
-        _check(examples, str(pack.dir))
-        return Suite(pack.name, tuple(examples), pack.pot, "retention" if pack.name == "general" else "domain")
-    from verticalize.errors import UnknownNameError
+    Returns a :class:`Suite`; a plugin whose entry point gives a Suite object of its own (a
+    verticalize.strategies.Suite) gets that object back.
+    """
+    from verticalize.data.pipeline import load_pack_split, with_system_prompt
+    from verticalize.packs import load_domain, resolve_ref
 
-    raise UnknownNameError("suite", str(name_or_path), list_suites(), hint="Or give the path of a suite YAML")
+    r = resolve_ref("suite", ref)
+    assert r is not None
+    if r.obj is not None:
+        return r.obj
+    assert r.path is not None
+    if not r.is_pack:
+        default = r.name if r.plugin is not None else r.path.parent.name if r.path.name == "suite.yaml" else r.path.stem
+        return _suite_file(r.path, None, default)
+    pack = load_domain(r.path)
+    f = pack.suite_path()
+    if f is not None:
+        return _suite_file(f, pack, pack.name)
+    examples, _ = load_pack_split(pack, "eval")
+    if not examples:
+        raise DataError(f"domain {pack.name!r} has no eval data (eval: in {pack.dir / 'domain.yaml'}) and no "
+                        "suite.yaml")
+    examples = with_system_prompt(examples, pack)
+    _check(examples, str(pack.dir))
+    return Suite(pack.name, tuple(examples), pack.pot, "retention" if pack.name == "general" else "domain")
 
 
-_SUITE_KEYS = {"name", "role", "description", "system_prompt", "data", "pot"}
-
-
-def _suite_file(p: Path, pack: Any) -> Suite:
-    from verticalize.data.pipeline import with_system_prompt, load_source
+def _suite_file(p: Path, pack: Any, default_name: str) -> Suite:
+    from verticalize.data.pipeline import load_source, with_system_prompt
+    from verticalize.packs import read_suite_spec
     from verticalize.recipe import DataSpec
 
-    if not p.is_file():
-        raise DataError(f"suite file not found: {p}")
-    raw = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
-    if not isinstance(raw, dict) or set(raw) - _SUITE_KEYS:
-        bad = sorted(set(raw) - _SUITE_KEYS) if isinstance(raw, dict) else ["(not a mapping)"]
-        raise DataError(f"{p}: unknown suite key(s) {bad}; allowed: {', '.join(sorted(_SUITE_KEYS))}")
-    role = raw.get("role", "domain")
-    if role not in ("domain", "retention"):
-        raise DataError(f"{p}: role {role!r} is not allowed; allowed: domain, retention")
+    spec = read_suite_spec(p)
     examples: list[dict[str, Any]] = []
-    for entry in raw.get("data") or []:
-        src = DataSpec(**({"path": entry} if isinstance(entry, str) else entry))
-        ex, _ = load_source(src, base_dir=p.parent)
+    for entry in spec.data:
+        ex, _ = load_source(DataSpec(**entry.model_dump(exclude_unset=True)), base_dir=p.parent)
         examples += ex
     if not examples:
         raise DataError(f"{p}: the suite has no examples (data: is empty)")
-    sp = raw.get("system_prompt")
+    sp = spec.system_prompt
     if sp == "pack" and pack is not None:
         examples = with_system_prompt(examples, pack)
-    elif sp and sp != "pack":
+    elif sp == "pack":
+        raise DataError(f"{p}: system_prompt: 'pack' takes the prompt of the pack the suite belongs to, but this "
+                        "suite file is not a pack's; give the prompt itself (a string or language -> prompt)")
+    elif sp:
         prompts = sp if isinstance(sp, dict) else None
         examples = [{**e, "messages": [{"role": "system", "content": prompts.get(e.get("lang"), next(iter(prompts.values())))
                                         if prompts else str(sp)}, *e["messages"]]} for e in examples]
     _check(examples, str(p))
-    pot = bool(raw.get("pot", pack.pot if pack is not None else False))
-    return Suite(str(raw.get("name", p.stem)), tuple(examples), pot, role)
+    pot = spec.pot if spec.pot is not None else (pack.pot if pack is not None else False)
+    return Suite(spec.name or default_name, tuple(examples), pot, spec.role)

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
-from verticalize.errors import closest
+from verticalize.errors import closest, line_index  # line_index lives in errors (packs uses it too)
 
 __all__ = ["line_index", "problems_of"]
 
@@ -77,30 +76,6 @@ def _loc_str(loc: tuple) -> str:
             continue
         parts.append(f"[{p}]" if isinstance(p, int) else str(p))
     return ".".join(parts).replace(".[", "[")
-
-
-def line_index(text: str) -> dict[tuple, int]:
-    """Map key paths of a YAML document to 1-based line numbers."""
-    out: dict[tuple, int] = {}
-    try:
-        root = yaml.compose(text)
-    except yaml.YAMLError:
-        return out
-
-    def walk(node: Any, path: tuple) -> None:
-        if isinstance(node, yaml.MappingNode):
-            for k, v in node.value:
-                key = k.value
-                out[path + (key,)] = k.start_mark.line + 1
-                walk(v, path + (key,))
-        elif isinstance(node, yaml.SequenceNode):
-            for i, v in enumerate(node.value):
-                out[path + (i,)] = v.start_mark.line + 1
-                walk(v, path + (i,))
-
-    if root is not None:
-        walk(root, ())
-    return out
 
 
 def problems_of(err: ValidationError, lines: dict[tuple, int], source: str | None) -> list[str]:

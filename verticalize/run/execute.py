@@ -69,9 +69,11 @@ def execute(recipe: Recipe, output_dir: str | Path | None = None, *, quiet: bool
     out = Writer(work, main, quiet, reporters)
     try:
         return _execute(recipe, final, work, out, resume, world)
-    except BaseException:
+    except BaseException as e:
         if main and not resume and nothing_trained(work):  # nothing of value yet: leave no dir behind
             shutil.rmtree(work, ignore_errors=True)
+        if hasattr(e, "signum") and isinstance(e, RunError):  # preempted: say how to continue
+            e.args = (f"{e.args[0]}; resume with `verticalize train --resume {final}`",)
         raise
     finally:
         for r in reporters:

@@ -16,7 +16,7 @@ def validate(name: str | Path, overrides: list[str] | None = None, *, trust_code
     installed plugins are not imported unless ``trust_code`` (see ``load_recipe``)."""
     from verticalize.models.loaders import resolve_model
     from verticalize.recipe import load_recipe
-    from verticalize.packs import find_recipe, list_domains, load_domain
+    from verticalize.packs import find_recipe, list_domains, load_domain, resolve_ref
 
     try:
         path = find_recipe(name)
@@ -43,18 +43,16 @@ def validate(name: str | Path, overrides: list[str] | None = None, *, trust_code
             problems.append(f"{where}: data[{i}].path: file not found: {src.path}")
     if not recipe.domain and not recipe.data:
         problems.append(f"{where}: no training data: set domain: <pack> or data: [{{path: ...}}]")
-    suites = set(list_domains())
     for i, s in enumerate(recipe.eval.suites):
-        if not isinstance(s, str):
-            continue
-        if s not in suites and not Path(s).is_file() and not (Path(s) / "domain.yaml").is_file():
-            from verticalize.errors import UnknownNameError
-
-            problems.append(f"{where}: eval.suites[{i}]: {UnknownNameError('suite', s, suites)}")
+        if isinstance(s, str):
+            try:
+                resolve_ref("suite", s)
+            except VerticalizeError as e:
+                problems.append(f"{where}: eval.suites[{i}]: {e}")
     if recipe.replay is not None and isinstance(recipe.replay.source, str):
         r = recipe.replay.source
-        if r not in suites and not _data_exists(r, path.parent) and not (Path(r) / "domain.yaml").is_file():
-            problems.append(f"{where}: replay.source: {r!r} is neither a domain pack ({', '.join(sorted(suites))}) "
+        if resolve_ref("domain", r, missing_ok=True) is None and not _data_exists(r, path.parent):
+            problems.append(f"{where}: replay.source: {r!r} is neither a domain pack ({', '.join(list_domains())}) "
                             "nor an existing data file")
     return problems
 

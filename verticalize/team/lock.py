@@ -109,7 +109,7 @@ def _pack_splits(kinds: list[str]) -> tuple[str, ...]:
 
 def data_files(recipe: Any, base_dir: Path) -> dict[str, dict[str, Any]]:
     """Every data file the recipe's training data is built from, keyed ``role:name`` (see the module doc)."""
-    from verticalize.packs import list_domains, load_domain
+    from verticalize.packs import load_domain, resolve_ref
 
     out: dict[str, dict[str, Any]] = {}
     kinds = _stage_kinds(recipe)
@@ -122,7 +122,7 @@ def data_files(recipe: Any, base_dir: Path) -> dict[str, dict[str, Any]]:
         r = recipe.replay.source
         if not isinstance(r, str):
             pass  # a DataSource object: fingerprinted in the run manifest
-        elif r in list_domains() or (Path(r) / "domain.yaml").is_file():
+        elif resolve_ref("domain", r, missing_ok=True) is not None:
             _pack_files(load_domain(r), "replay", ("train",), out)
         else:
             _source_files(r, base_dir, "replay", out)

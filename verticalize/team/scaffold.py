@@ -1,9 +1,10 @@
-"""``verticalize init``: start a domain pack or a recipe from a template that works at once.
+"""``verticalize init``: start a domain pack, a recipe or a plugin from a template that works at once.
 
 ``init_domain(name)`` writes a pack dir -- domain.yaml, train.jsonl, eval.jsonl, suite.yaml and a
-README.md -- that ``registry.load_domain`` and ``evals.load_suite`` load as written.
+README.md -- that ``packs.load_domain`` and ``evals.load_suite`` load as written.
 ``init_recipe(path, domain=..., base=...)`` writes a commented recipe that ``verticalize validate``
-passes. Neither overwrites anything without ``force``.
+passes. ``init_plugin(name)`` writes an installable package that adds a domain pack, an eval suite
+and a cleaning Step through verticalize's entry points. None overwrites anything without ``force``.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import yaml
 
 from verticalize.errors import VerticalizeError
 
-__all__ = ["METHODS", "PACK_FILES", "init_domain", "init_recipe"]
+__all__ = ["METHODS", "PACK_FILES", "plugin_files", "init_domain", "init_recipe", "init_plugin"]
 
 METHODS = ("lora", "qlora", "full")
 PACK_FILES = ("domain.yaml", "train.jsonl", "eval.jsonl", "suite.yaml", "README.md")
@@ -228,8 +229,8 @@ def init_recipe(path: str | Path | None, *, domain: str, base: str, method: str 
                 ) -> Path:
     """Write a commented recipe for ``domain`` on ``base``; refuses an existing file unless ``force``."""
     from verticalize.models.loaders import resolve_model
-    from verticalize.recipe import BaseSpec, parse_recipe
     from verticalize.packs import list_domains, load_domain
+    from verticalize.recipe import BaseSpec, parse_recipe
 
     if method not in METHODS:
         raise VerticalizeError(f"--method {method!r} is not allowed; allowed: {', '.join(METHODS)}")
@@ -242,7 +243,7 @@ def init_recipe(path: str | Path | None, *, domain: str, base: str, method: str 
     if out.exists() and not force:
         raise VerticalizeError(f"{out} already exists; pass --force to overwrite it, or give another path")
     bundled = domain in list_domains()
-    suites = [domain] if bundled or (pack.dir / "suite.yaml").is_file() or pack.eval else []
+    suites = [domain] if bundled or pack.suite_path() is not None or pack.eval else []
     if pack.name != "general" and "general" in list_domains():
         suites.append("general")
         replay = "replay: {source: general, ratio: 0.2, by: examples}   # 0 < ratio < 1: share of the final mix"
@@ -258,3 +259,281 @@ def init_recipe(path: str | Path | None, *, domain: str, base: str, method: str 
         out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text, encoding="utf-8")
     return out
+
+
+# ---- init plugin -------------------------------------------------------------------------------
+_PLUGIN_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
+
+_PYPROJECT = """\
+# A verticalize plugin (written by `verticalize init plugin {name}`): a domain pack, an eval suite and a
+# cleaning step. Once this package is installed (pip install .), verticalize finds them through the entry
+# points below: `verticalize ls domains|suites|strategies` lists them with this distribution as origin.
+[build-system]
+requires = ["setuptools>=61"]
+build-backend = "setuptools.build_meta"
+
+[project]
+name = "{dist}"
+version = "0.1.0"
+description = "{name} for verticalize: a domain pack, an eval suite and a cleaning step"
+readme = "README.md"
+requires-python = ">=3.10"
+dependencies = []  # the step imports nothing of verticalize: its Protocols are structural
+
+[project.entry-points."verticalize.packs"]       # name -> a package whose dir holds domain.yaml
+{name} = "{pkg}.pack"
+
+[project.entry-points."verticalize.suites"]      # name -> a package whose dir holds suite.yaml
+{name}-exam = "{pkg}.exam"
+
+[project.entry-points."verticalize.strategies"]  # name -> a class meeting a verticalize.strategies Protocol
+{name}-drop-marked = "{pkg}.steps:DropMarked"
+
+[tool.setuptools]
+packages = ["{pkg}", "{pkg}.pack", "{pkg}.exam"]
+
+[tool.setuptools.package-data]
+"{pkg}.pack" = ["*.yaml", "*.jsonl"]
+"{pkg}.exam" = ["*.yaml", "*.jsonl"]
+"""
+
+_PLUGIN_INIT = '''\
+"""{name}: a verticalize plugin.
+
+- ``{pkg}.pack``: the domain pack ``{name}`` (domain.yaml, train.jsonl, eval.jsonl): ``domain: {name}``
+- ``{pkg}.exam``: the eval suite ``{name}-exam`` (suite.yaml, exam.jsonl): ``eval: {{suites: [{name}-exam]}}``
+- ``{pkg}.steps.DropMarked``: a cleaning Step: ``clean: {{steps: [{{target: {pkg}.steps:DropMarked}}]}}``
+
+The entry points in pyproject.toml make verticalize find them once the package is installed.
+"""
+'''
+
+_PLUGIN_PACK_INIT = '''\
+"""The {name} domain pack: data only (domain.yaml and its files live in this package's dir)."""
+'''
+
+_PLUGIN_EXAM_INIT = '''\
+"""The {name}-exam eval suite: data only (suite.yaml and exam.jsonl live in this package's dir)."""
+'''
+
+_PLUGIN_DOMAIN_YAML = """\
+# Domain pack "{name}" of the {dist} plugin (written by `verticalize init plugin`). Installed, it is
+# `domain: {name}` in a recipe; `verticalize ls domains` shows it. Keys: see verticalize.packs.DomainPackSpec.
+name: {name_q}
+description: "TODO: one sentence on what this pack teaches (tasks, languages, sources)."
+languages: [en]
+system_prompt:
+  en: "You are a careful {name} assistant. Answer precisely; for calculations give the final number."
+pot: true                  # numeric rows carry a gold Python `program` (Program-of-Thoughts)
+train:                     # paths relative to this dir; format: alpaca | sharegpt | messages | ...
+  - {{path: train.jsonl, format: alpaca}}
+eval:                      # held-out rows: training rows identical to these are dropped before training
+  - {{path: eval.jsonl, format: alpaca}}
+suites: [{name}, {name}-exam]   # this pack's eval split, and the plugin's exam suite
+tasks:                     # every `task` of the rows, with the kind that says how it is scored
+  - {{name: definition, kind: generation, description: "Explain a term in one sentence (ROUGE-L)."}}
+  - {{name: term_mc, kind: mc, description: "Pick the option that matches a definition (letters A-D)."}}
+  - {{name: calculation, kind: numeric, description: "A calculation whose answer is one number."}}
+provenance:
+  - {{file: train.jsonl, source: "TODO: how the rows were written or collected (the row marked [draft] is dropped by DropMarked)", license: "TODO"}}
+  - {{file: eval.jsonl, source: "TODO: held-out rows, never shown in training", license: "TODO"}}
+"""
+
+_PLUGIN_SUITE_YAML = """\
+# The {name}-exam eval suite of the {dist} plugin (written by `verticalize init plugin`). Installed, it is
+# `eval: {{suites: [{name}-exam]}}` in a recipe. Keys: see verticalize.packs.SuiteSpec.
+name: {name}-exam
+role: domain               # domain: a gain is the goal; retention: general ability, a drop is forgetting
+system_prompt: "You are a careful {name} assistant. Answer precisely; for calculations give the final number."
+data:                      # relative to this file; each row's `kind` says how it is scored
+  - {{path: exam.jsonl, format: alpaca}}
+"""
+
+_PLUGIN_STEPS = '''\
+"""A cleaning Step for verticalize, written structurally: no import of verticalize, no base class.
+
+verticalize calls a Step on consecutive batches of examples (dicts) and records ``counts()`` in the
+run's manifest (see verticalize.strategies.Step). A recipe names it by import path::
+
+    clean:
+      steps:
+        - {{target: {pkg}.steps:DropMarked, args: {{marker: "[draft]"}}}}
+
+Installed plugins are trusted: such a recipe validates and trains without --trust-code.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+
+class DropMarked:
+    """Drops the examples whose text contains ``marker`` (rows still being written); counts them."""
+
+    name = "drop_marked"
+
+    def __init__(self, marker: str = "[draft]"):
+        self.marker = marker
+        self.dropped = 0
+
+    def __call__(self, batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        kept = [ex for ex in batch if self.marker not in json.dumps(ex, ensure_ascii=False)]
+        self.dropped += len(batch) - len(kept)
+        return kept
+
+    def counts(self) -> dict[str, int]:
+        return {{"dropped": self.dropped}}
+'''
+
+_PLUGIN_README = """\
+# {dist}
+
+A [verticalize](https://pypi.org/project/verticalize/) plugin, written by `verticalize init plugin {name}`.
+It adds three things through entry points (see `pyproject.toml`):
+
+| entry point group | name | what | in a recipe |
+|---|---|---|---|
+| `verticalize.packs` | `{name}` | domain pack `{pkg}/pack/` (domain.yaml, train.jsonl, eval.jsonl) | `domain: {name}` |
+| `verticalize.suites` | `{name}-exam` | eval suite `{pkg}/exam/` (suite.yaml, exam.jsonl) | `eval: {{suites: [{name}-exam]}}` |
+| `verticalize.strategies` | `{name}-drop-marked` | cleaning Step `{pkg}.steps:DropMarked` | `clean: {{steps: [{{target: {pkg}.steps:DropMarked}}]}}` |
+
+```bash
+pip install -e .             # or: pip install . / a wheel built with `python -m build`
+verticalize ls domains       # {name}  plugin {dist} 0.1.0 ...
+verticalize ls suites        # {name}-exam  plugin {dist} 0.1.0 ...
+verticalize ls strategies    # {name}-drop-marked  plugin {dist} 0.1.0  Step ...
+```
+
+A recipe using all three (an installed plugin is trusted: no `--trust-code` needed):
+
+```yaml
+base: tiny
+domain: {name}
+clean:
+  steps:
+    - {{target: {pkg}.steps:DropMarked, args: {{marker: "[draft]"}}}}
+eval: {{suites: [{name}, {name}-exam], when: [before, after]}}
+train: {{max_steps: 20}}
+```
+
+Replace the example rows with your own. Every row has `task`, `kind` and `lang`; by kind it also
+carries: `mc` -- `choices` and the `answer` letter; `classification` -- `labels` and `answer`;
+`numeric` -- a number `answer` (and, with `pot: true`, a `program` that sets `answer`);
+`generation` -- nothing more (scored by ROUGE-L against `output`). The Step in `{pkg}/steps.py`
+imports nothing of verticalize: any class with `name`, `__call__(batch)` and `counts()` is a Step.
+"""
+
+
+def _alpaca(id_: str, task: str, kind: str, instruction: str, output: str, **extra: object) -> str:
+    row = {"id": id_, "task": task, "kind": kind, "lang": "en", "instruction": instruction, "input": "",
+           "output": output, **extra}
+    return json.dumps(row, ensure_ascii=False)
+
+
+def _options(options: list[str], question: str) -> str:
+    letters = "".join(f"\n{'ABCD'[i]}. {o}" for i, o in enumerate(options))
+    return f"{question}{letters}\nAnswer with the letter of the correct option."
+
+
+def _plugin_rows(p: str) -> dict[str, list[str]]:
+    owed = ["Accounts payable", "Accounts receivable", "Equity", "Depreciation"]
+    owes = ["Accounts receivable", "Revenue", "Accounts payable", "Inventory"]
+    docs = ["Invoice", "Receipt", "Budget", "Ledger"]
+    return {
+        "train": [
+            _alpaca(f"{p}-term_mc-000001", "term_mc", "mc",
+                    _options(owed, "Which term means 'money a company is owed by its customers'?"),
+                    "B. Accounts receivable", answer="B", choices=owed),
+            _alpaca(f"{p}-calculation-000001", "calculation", "numeric",
+                    "An invoice of $1200 is paid with a 2% early-payment discount. How much is paid?",
+                    "Paid = 1200 x (1 - 0.02) = 1176. The answer is 1176.", answer=1176.0,
+                    program="amount = 1200\ndiscount = 0.02\nanswer = round(amount * (1 - discount), 2)"),
+            _alpaca(f"{p}-calculation-000002", "calculation", "numeric",
+                    "A value rose from 80 to 100. What is the percent change?",
+                    "Percent change = (100 - 80) / 80 x 100 = 25%. The answer is 25.", answer=25.0,
+                    program="old = 80\nnew = 100\nanswer = round((new - old) / old * 100, 2)"),
+            _alpaca(f"{p}-definition-000001", "definition", "generation", "What is an invoice?",
+                    "An invoice is a document a seller sends a buyer, listing the goods or services, their prices "
+                    "and the amount due."),
+            _alpaca(f"{p}-definition-000002", "definition", "generation", "What is a budget?",
+                    "A budget is a plan of the income and spending expected over a period."),
+            _alpaca(f"{p}-definition-000003", "definition", "generation", "[draft] What is a ledger?",
+                    "TODO: write the answer."),
+        ],
+        "eval": [
+            _alpaca(f"{p}-term_mc-000101", "term_mc", "mc",
+                    _options(owes, "Which term means 'money a company owes to its suppliers'?"),
+                    "C. Accounts payable", answer="C", choices=owes),
+            _alpaca(f"{p}-calculation-000101", "calculation", "numeric",
+                    "An invoice of $800 is paid with a 5% early-payment discount. How much is paid?",
+                    "Paid = 800 x (1 - 0.05) = 760. The answer is 760.", answer=760.0,
+                    program="amount = 800\ndiscount = 0.05\nanswer = round(amount * (1 - discount), 2)"),
+            _alpaca(f"{p}-definition-000101", "definition", "generation", "What is a receipt?",
+                    "A receipt is a document confirming that a payment has been received."),
+        ],
+        "exam": [
+            _alpaca(f"{p}-exam-000001", "calculation", "numeric", "A price of $250 rises by 10%. What is the new price?",
+                    "New price = 250 x 1.10 = 275. The answer is 275.", answer=275.0),
+            _alpaca(f"{p}-exam-000002", "term_mc", "mc",
+                    _options(docs, "Which document confirms that a payment has been received?"),
+                    "B. Receipt", answer="B", choices=docs),
+            _alpaca(f"{p}-exam-000003", "expense_type", "classification",
+                    "Is this expense operating or capital? Answer with exactly one of: operating, capital.",
+                    "operating", answer="operating", labels=["operating", "capital"]),
+        ],
+    }
+
+
+def plugin_files(name: str) -> dict[str, str]:
+    """The files of a plugin package named ``name`` (relative path -> text), as ``init_plugin`` writes them."""
+    pkg = _plugin_package(name)
+    fmt = {"name": name, "name_q": _q(name), "pkg": pkg, "dist": f"verticalize-{name.lower()}"}
+    rows = _plugin_rows(name)
+    return {
+        "pyproject.toml": _PYPROJECT.format(**fmt),
+        "README.md": _PLUGIN_README.format(**fmt),
+        f"{pkg}/__init__.py": _PLUGIN_INIT.format(**fmt),
+        f"{pkg}/steps.py": _PLUGIN_STEPS.format(**fmt),
+        f"{pkg}/pack/__init__.py": _PLUGIN_PACK_INIT.format(**fmt),
+        f"{pkg}/pack/domain.yaml": _PLUGIN_DOMAIN_YAML.format(**fmt),
+        f"{pkg}/pack/train.jsonl": "\n".join(rows["train"]) + "\n",
+        f"{pkg}/pack/eval.jsonl": "\n".join(rows["eval"]) + "\n",
+        f"{pkg}/exam/__init__.py": _PLUGIN_EXAM_INIT.format(**fmt),
+        f"{pkg}/exam/suite.yaml": _PLUGIN_SUITE_YAML.format(**fmt),
+        f"{pkg}/exam/exam.jsonl": "\n".join(rows["exam"]) + "\n",
+    }
+
+
+def _plugin_package(name: str) -> str:
+    import keyword
+    import sys
+
+    if not _PLUGIN_NAME.match(name):
+        raise VerticalizeError(f"plugin name {name!r} is not allowed: use letters, digits, '_' and '-', starting with "
+                               "a letter (e.g. acme-tax); the Python package is named after it (acme_tax)")
+    pkg = name.lower().replace("-", "_")
+    reserved = set(getattr(sys, "stdlib_module_names", ())) | {"verticalize", "tests", "test", "site"}
+    if keyword.iskeyword(pkg) or pkg in reserved:
+        what = "a Python keyword" if keyword.iskeyword(pkg) else "a module of Python or verticalize"
+        raise VerticalizeError(f"plugin name {name!r} is not allowed: its package {pkg!r} would be {what}; choose "
+                               f"another name (e.g. {pkg}-pack)")
+    return pkg
+
+
+def init_plugin(name: str, directory: str | Path | None = None, force: bool = False) -> Path:
+    """Write an installable plugin package (default dir ``./<name>``): pyproject.toml with the three
+    entry-point groups, a domain pack, an eval suite, a Step class and a README. Refuses a non-empty
+    dir unless ``force`` (then only the plugin's own files are overwritten; others are kept)."""
+    files = plugin_files(name)
+    d = Path(directory) if directory is not None else Path(name)
+    if d.exists() and not d.is_dir():
+        raise VerticalizeError(f"{d} exists and is not a directory; choose another --dir")
+    if d.is_dir() and any(d.iterdir()) and not force:
+        raise VerticalizeError(f"{d} is not empty; pass --force to overwrite the plugin's files there (pyproject.toml, "
+                               f"README.md, {_plugin_package(name)}/...; other files are kept), or choose another --dir")
+    for rel, text in files.items():
+        f = d / rel
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_text(text, encoding="utf-8")
+    return d

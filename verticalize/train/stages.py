@@ -18,6 +18,7 @@ from verticalize.strategies import MethodContext, StageContext, StageResult, bui
 from verticalize.train.checkpoints import CheckpointMarker, last_complete_checkpoint
 from verticalize.train.cpt import train_cpt
 from verticalize.train.dpo import train_dpo
+from verticalize.train.preempt import Preempted, Preemption
 from verticalize.train.progress import ProgressLog
 from verticalize.train.sft import train_sft
 from verticalize.train.weights import load_weights, save_weights, weights_dir
@@ -73,6 +74,14 @@ def run_stages(recipe: Any, stages: list[Any], method: Any, model: Any, tokenize
                examples: list[list[dict[str, Any]]], dirs: list[Path], dev: Any, targets: list[str] | str, out: Any,
                resume: bool, callbacks: list[Any] = ()) -> tuple[Any, list[StageResult]]:
     """Train each stage in order, from the previous one's weights; ``callbacks`` reach every trainer."""
+    with Preemption() as preemption:
+        return _run_stages(recipe, stages, method, model, tokenizer, examples, dirs, dev, targets, out, resume,
+                           [*callbacks, preemption], preemption)
+
+
+def _run_stages(recipe: Any, stages: list[Any], method: Any, model: Any, tokenizer: Any,
+                examples: list[list[dict[str, Any]]], dirs: list[Path], dev: Any, targets: list[str] | str, out: Any,
+                resume: bool, callbacks: list[Any], preemption: Preemption) -> tuple[Any, list[StageResult]]:
     multi = len(stages) > 1
     results: list[StageResult] = []
     for i, (stage, exs, sdir) in enumerate(zip(stages, examples, dirs)):
@@ -112,6 +121,12 @@ def run_stages(recipe: Any, stages: list[Any], method: Any, model: Any, tokenize
                                  device=dev, callbacks=[progress, CheckpointMarker(), *callbacks],
                                  resume_from=resume_from, method=getattr(method, "spec", method))
         result = _as_result(stage.train(ctx_stage), i, stage.kind)
+        if preemption.signum is not None:
+            ckpt = last_complete_checkpoint(sdir / "checkpoints")
+            raise Preempted(f"stopped by {preemption.name} in stage {i + 1} ({stage.kind}) after step "
+                            f"{result.metrics.get('global_step', '?')}; "
+                            + (f"{ckpt.name} is complete" if ckpt else "no complete checkpoint was saved"),
+                            preemption.signum)
         step_times = progress.step_times[1:] or progress.step_times
         result.metrics["mean_step_seconds"] = round(sum(step_times) / len(step_times), 4) if step_times else None
         model = result.model
