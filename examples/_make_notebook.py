@@ -1,7 +1,7 @@
 """Write examples/prototype_finance_model.ipynb from the cells below (outputs stripped).
 
 The notebook is generated so that it stays reviewable as plain Python: edit the cells here, then
-run ``python examples/_make_notebook.py``. ``tests/test_notebook.py`` executes the result.
+run ``python examples/_make_notebook.py``. ``tests/e2e/test_notebook.py`` executes the result.
 """
 
 from __future__ import annotations
