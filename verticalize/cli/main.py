@@ -36,15 +36,16 @@ def trust_option(fn: Any) -> Any:
 @click.argument("recipes", nargs=-1, required=True)
 @set_option
 @trust_option
+@click.option("--data", "check_data", is_flag=True, help="Also parse every data file and list its bad rows.")
 @friendly
-def validate(recipes: tuple[str, ...], overrides: tuple[str, ...], trust_code: bool) -> None:
+def validate(recipes: tuple[str, ...], overrides: tuple[str, ...], trust_code: bool, check_data: bool) -> None:
     """Check recipes without loading a model: keys, types, names, data files, strategy objects.
     Reports every problem."""
     from verticalize.run.validate import validate as check
 
     failed = 0
     for name in recipes:
-        problems = check(name, list(overrides), trust_code=trust_code)
+        problems = check(name, list(overrides), trust_code=trust_code, data=check_data)
         if problems:
             failed += 1
             click.echo(f"{name}: {len(problems)} problem(s)", err=True)

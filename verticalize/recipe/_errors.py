@@ -30,6 +30,35 @@ def _model_for_loc(loc: tuple) -> type[BaseModel] | None:
     return model if isinstance(model, type) and issubclass(model, BaseModel) else None
 
 
+#: keys users bring from other tools -> (our key path, whose key it is)
+FOREIGN_KEYS: dict[str, tuple[str, str]] = {
+    "learning_rate": ("train.lr", "TRL's"),
+    "per_device_train_batch_size": ("train.batch_size", "TRL's"),
+    "num_train_epochs": ("train.epochs", "TRL's"),
+    "gradient_accumulation_steps": ("train.grad_accum", "TRL's"),
+    "max_seq_length": ("train.max_length", "older TRL's"),
+    "lr_scheduler_type": ("train.scheduler", "TRL's"),
+    "bf16": ("train.precision", "TRL's"),
+    "lora_rank": ("method.r", "LLaMA-Factory's"),
+    "lora_r": ("method.r", "axolotl's"),
+    "lora_alpha": ("method.alpha", "PEFT's"),
+    "lora_dropout": ("method.dropout", "PEFT's"),
+    "lora_target": ("method.target_modules", "LLaMA-Factory's"),
+    "lora_target_modules": ("method.target_modules", "axolotl's"),
+    "finetuning_type": ("method.kind", "LLaMA-Factory's"),
+    "stage": ("train.kind", "LLaMA-Factory's"),
+    "cutoff_len": ("train.max_length", "LLaMA-Factory's"),
+    "sequence_len": ("train.max_length", "axolotl's"),
+    "micro_batch_size": ("train.batch_size", "axolotl's"),
+    "num_epochs": ("train.epochs", "axolotl's"),
+    "model_name_or_path": ("base.model", "LLaMA-Factory's"),
+    "base_model": ("base.model", "axolotl's"),
+    "dataset": ("data", "LLaMA-Factory's"),
+    "datasets": ("data", "axolotl's"),
+    "load_in_4bit": ("method.bits", "axolotl's"),
+    "val_set_size": ("eval.max_examples", "axolotl's"),
+}
+
 _OUTER_TAGS = ("one", "stages")  # recipe.train: one spec, or a list of stages
 _REF_TAGS = ("spec", "ref")  # method / a stage: a built-in spec, or a strategy ref {target, args}
 
@@ -94,19 +123,27 @@ def problems_of(err: ValidationError, lines: dict[tuple, int], source: str | Non
         if e["type"] == "extra_forbidden":
             model = _model_for_loc(e["loc"])
             allowed = sorted(model.model_fields) if model else []
-            near = closest(str(e["loc"][-1]), allowed)
-            hint = f"; did you mean {near!r}?" if near else ""
-            problems.append(f"{where}{path}: unknown key{hint} Allowed: {', '.join(allowed)}")
+            key = str(e["loc"][-1])
+            foreign = FOREIGN_KEYS.get(key)
+            if foreign is not None:  # a key users bring from TRL, PEFT, LLaMA-Factory or axolotl
+                ours, whose = foreign
+                parent = ".".join(path.split(".")[:-1])
+                short = ours.split(".")[-1] if ours.startswith(parent + ".") and parent else ours
+                hint = f"; did you mean {short!r}? ({whose} {key})"
+            else:
+                near = closest(key, allowed)
+                hint = f"; did you mean {near!r}?" if near else ""
+            problems.append(f"{where}{path}: unknown key{hint}{'' if hint else '.'} Allowed: {', '.join(allowed)}")
         elif e["type"] == "union_tag_invalid":
             tag = e.get("ctx", {}).get("tag")
             expected = e.get("ctx", {}).get("expected_tags", "")
             near = closest(str(tag), [t.strip(" '") for t in str(expected).split(",")])
-            hint = f"; did you mean {near!r}?" if near else ""
+            hint = f"; did you mean {near!r}?" if near else "."
             problems.append(f"{where}{path}.kind: unknown kind {tag!r}{hint} Allowed: {expected}")
         elif e["type"] == "literal_error":
             expected = e.get("ctx", {}).get("expected", "")
             near = closest(str(e.get("input")), [t.strip(" '") for t in str(expected).replace(" or ", ",").split(",")])
-            hint = f"; did you mean {near!r}?" if near else ""
+            hint = f"; did you mean {near!r}?" if near else "."
             problems.append(f"{where}{path}: {e['input']!r} is not allowed{hint} Allowed: {expected}")
         else:
             problems.append(f"{where}{path}: {e['msg']} (got {e.get('input')!r})")

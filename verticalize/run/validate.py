@@ -3,57 +3,129 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from verticalize.errors import RecipeError, VerticalizeError
+
+if TYPE_CHECKING:
+    from verticalize.recipe import Overlay, Recipe
 
 __all__ = ["validate"]
 
 
-def validate(name: str | Path, overrides: list[str] | None = None, *, trust_code: bool = False) -> list[str]:
+def validate(name: str | Path, overrides: list[str] | None = None, *, trust_code: bool = False,
+             data: bool = False) -> list[str]:
     """Every problem of a recipe (a path or a shipped recipe name), found without loading a model or
-    torch: keys, types, names, data files, strategy objects (importable, args fit, Protocol met).
-    An empty list: the recipe is ready to train. Strategy modules outside verticalize and the
-    installed plugins are not imported unless ``trust_code`` (see ``load_recipe``)."""
-    from verticalize.models.loaders import resolve_model
-    from verticalize.recipe import load_recipe
-    from verticalize.packs import find_recipe, list_domains, load_domain, resolve_ref
+    torch, each with the file:line (or ``--set``) that set it: keys and types, names (base model,
+    domain, suites, replay source), data files, strategy objects (importable, args fit, Protocol
+    met). Names are checked even when keys are wrong, so one run lists everything. ``data``: also
+    parse every data file and list its bad rows (a few per file, with a count). An empty list: the
+    recipe is ready to train. Strategy modules outside verticalize and the installed plugins are not
+    imported unless ``trust_code`` (see ``load_recipe``)."""
+    from verticalize.packs import find_recipe
+    from verticalize.recipe import read_overlay, untrusted
 
     try:
         path = find_recipe(name)
-        recipe = load_recipe(path, list(overrides or []), trust_code=trust_code)
+        ov = read_overlay(path).with_overrides(list(overrides or []))
     except RecipeError as e:
         return list(e.problems)
     except VerticalizeError as e:
         return [str(e)]
     problems: list[str] = []
-    where = str(path)
+    recipe = None
     try:
-        resolve_model(recipe.base)
-    except VerticalizeError as e:
-        problems.append(f"{where}: base.model: {e}")
-    if recipe.domain:
-        try:
-            load_domain(recipe.domain)
-        except VerticalizeError as e:
-            problems.append(f"{where}: domain: {e}")
-    for key, ref in recipe.refs():
-        problems += [f"{where}: {p}" for p in _check_strategy(key, ref)]
-    for i, src in enumerate(recipe.data):
-        if src.path is not None and not _data_exists(src.path, path.parent):
-            problems.append(f"{where}: data[{i}].path: file not found: {src.path}")
+        recipe = ov.parse()
+    except RecipeError as e:
+        problems += e.problems
+    problems += _check_names(ov, path.parent)
+    if recipe is None:
+        return problems
+    refused = [] if trust_code else untrusted(recipe, ov)
+    problems += refused
+    if not refused:  # import nothing from a recipe that is not trusted
+        for key, ref in recipe.refs():
+            problems += [f"{_at(ov, key)}: {p}" for p in _check_strategy(key, ref)]
     if not recipe.domain and not recipe.data:
-        problems.append(f"{where}: no training data: set domain: <pack> or data: [{{path: ...}}]")
-    for i, s in enumerate(recipe.eval.suites):
+        problems.append(f"{ov.chain[0]}: no training data: set domain: <pack> or data: [{{path: ...}}]")
+    if data:
+        problems += _check_data(recipe, ov, path.parent)
+    return problems
+
+
+def _at(ov: Overlay, key: str) -> str:
+    """file:line of a dotted key path (``data[0].path`` -> ``data.0.path``), or the recipe file."""
+    from verticalize.recipe import Origin
+
+    dotted = key.replace("[", ".").replace("]", "")
+    under = [o for k, o in ov.provenance.items() if (k == dotted or k.startswith(dotted + ".")) and o.line]
+    hit = min(under, key=lambda o: o.line or 0) if under else ov.origin(dotted)
+    return str(hit or Origin(ov.chain[0]))
+
+
+def _check_names(ov: Overlay, base_dir: Path) -> list[str]:
+    """Names and paths in the raw recipe mapping: checked whether or not its keys validated."""
+    from verticalize.models.loaders import resolve_model
+    from verticalize.packs import list_domains, load_domain, resolve_ref
+    from verticalize.recipe import BaseSpec
+
+    raw = ov.data
+    problems: list[str] = []
+    base = raw.get("base")
+    base = {"model": base} if isinstance(base, str) else base
+    if isinstance(base, dict):
+        try:
+            resolve_model(BaseSpec.model_validate(base))
+        except VerticalizeError as e:
+            problems.append(f"{_at(ov, 'base.model')}: base.model: {e}")
+        except ValueError:
+            pass  # a bad key or value under base: reported by the schema
+    domain = raw.get("domain")
+    if isinstance(domain, str):
+        try:
+            load_domain(domain)  # resolves the name and validates the pack's domain.yaml
+        except VerticalizeError as e:
+            problems.append(f"{_at(ov, 'domain')}: domain: {e}")
+    entries = raw.get("data")
+    entries = [entries] if isinstance(entries, (str, dict)) else entries if isinstance(entries, list) else []
+    for i, src in enumerate(entries):
+        ref = src if isinstance(src, str) else src.get("path") if isinstance(src, dict) else None
+        if isinstance(ref, str) and not _data_exists(ref, base_dir):
+            problems.append(f"{_at(ov, f'data[{i}]')}: data[{i}].path: file not found: {ref}")
+    ev = raw.get("eval")
+    suites = ev.get("suites") if isinstance(ev, dict) else None
+    for i, s in enumerate(suites if isinstance(suites, list) else []):
         if isinstance(s, str):
             try:
                 resolve_ref("suite", s)
             except VerticalizeError as e:
-                problems.append(f"{where}: eval.suites[{i}]: {e}")
-    if recipe.replay is not None and isinstance(recipe.replay.source, str):
-        r = recipe.replay.source
-        if resolve_ref("domain", r, missing_ok=True) is None and not _data_exists(r, path.parent):
-            problems.append(f"{where}: replay.source: {r!r} is neither a domain pack ({', '.join(list_domains())}) "
-                            "nor an existing data file")
+                problems.append(f"{_at(ov, f'eval.suites[{i}]')}: eval.suites[{i}]: {e}")
+    replay = raw.get("replay")
+    r = replay.get("source", "general") if isinstance(replay, dict) else replay
+    if isinstance(r, str) and resolve_ref("domain", r, missing_ok=True) is None and not _data_exists(r, base_dir):
+        problems.append(f"{_at(ov, 'replay.source')}: replay.source: {r!r} is neither a domain pack "
+                        f"({', '.join(list_domains())}) nor an existing data file")
+    return problems
+
+
+def _check_data(recipe: Recipe, ov: Overlay, base_dir: Path, per_file: int = 5) -> list[str]:
+    """Parse every data file of ``data:``; list each file's bad rows (``per_file`` of them, then a count)."""
+    from verticalize.data.pipeline import load_source
+
+    problems: list[str] = []
+    for i, src in enumerate(recipe.data):
+        if src.path is None or not _data_exists(src.path, base_dir) or src.on_error == "skip":
+            continue  # objects are checked by their Protocol; missing files are reported above
+        try:
+            _, info = load_source(src.model_copy(update={"on_error": "skip"}), base_dir=base_dir)
+        except VerticalizeError as e:
+            problems.append(f"{_at(ov, f'data[{i}]')}: data[{i}]: {e}")
+            continue
+        bad = info.get("skipped_examples") or []
+        problems += [f"{_at(ov, f'data[{i}]')}: data[{i}]: {b}" for b in bad[:per_file]]
+        if info.get("skipped", 0) > per_file:
+            problems.append(f"{_at(ov, f'data[{i}]')}: data[{i}]: ... and {info['skipped'] - per_file} more bad rows "
+                            f"in {info['source']}")
     return problems
 
 
