@@ -1,7 +1,8 @@
-"""The parent's handle on one sandbox worker process (used by :mod:`verticalize.pot.sandbox`)."""
+"""The parent's handle on one sandbox worker tree (used by :mod:`verticalize.pot.sandbox`)."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -9,13 +10,10 @@ import sys
 import sysconfig
 import tempfile
 import time
-from typing import TYPE_CHECKING
+from typing import Any
 
 from verticalize.errors import SandboxError
 from verticalize.pot import _proto
-
-if TYPE_CHECKING:
-    from verticalize.pot.sandbox import PythonSandbox
 
 WORKER_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_worker.py")
 
@@ -30,37 +28,35 @@ def read_roots() -> list[str]:
     return sorted(os.path.realpath(r) for r in roots if r and os.path.isdir(r))
 
 
-def kill_group(pid: int) -> None:
-    """SIGKILL a program process and its process group (it is a session leader)."""
-    for fn in (os.killpg, os.kill):
-        try:
-            fn(pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-
-
 class Worker:
-    """One worker process and the parent's view of it."""
+    """One worker tree (outer process + zygote + program processes) of one module tier."""
 
-    def __init__(self, sb: "PythonSandbox"):
-        self.sb = sb
+    def __init__(self, sb: Any, tier: str, preload: list[str]):  # sb: the owning PythonSandbox (its settings)
+        self.sb, self.tier, self.preload = sb, tier, preload
         self.proc: subprocess.Popen | None = None
-        self.state = "dead"  # starting | idle | busy | draining | dead
-        self.job = -1
-        self.child_pid: int | None = None
-        self.t0 = self.deadline = 0.0
-        self.buf = bytearray()
+        self.state = "dead"  # starting | ready | dead
         self.info: dict = {}
-        self.spawn()
+        self.inflight: dict[int, tuple] = {}  # job id -> (index, t0, deadline, timeout)
+        self.out = bytearray()
+        self.req_w = self.resp_r = None
+        self.generation = 0
+        self.err = None
+        self.deadline = 0.0
 
     def spawn(self) -> None:
         sb = self.sb
+        self.generation += 1
+        scratch = os.path.join(sb._base, f"{self.tier}{self.generation}")
+        os.mkdir(scratch, 0o711)
+        cfg = dict(sb._cfg, tier=self.tier, preload=self.preload, scratch=scratch)
+        if cfg.get("huge_pages") is None:  # pays off only for the large sympy heap (measured)
+            cfg["huge_pages"] = self.tier == "full"
         req_r, req_w = os.pipe()
         resp_r, resp_w = os.pipe()
         self.err = tempfile.TemporaryFile(dir=sb._base)
         try:
             self.proc = subprocess.Popen(
-                [sb._python, "-I", "-B", WORKER_SCRIPT, str(req_r), str(resp_w), sb._cfg_json],
+                [sb._python, "-I", "-B", WORKER_SCRIPT, str(req_r), str(resp_w), json.dumps(cfg)],
                 pass_fds=(req_r, resp_w), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                 stderr=self.err, env=sb._env, cwd=sb._base, start_new_session=True)
         except OSError as e:
@@ -70,19 +66,24 @@ class Worker:
         finally:
             os.close(req_r)
             os.close(resp_w)
+        os.set_blocking(req_w, False)
         self.req_w, self.resp_r = req_w, resp_r
-        self.buf = bytearray()
-        self.state, self.child_pid = "starting", None
+        self.splitter = _proto.Splitter(sb._max_result + 8192)
+        self.out = bytearray()
+        self.inflight = {}
+        self.state, self.info = "starting", {}
         self.deadline = time.monotonic() + sb.start_timeout_s
 
     def stderr_tail(self) -> str:
         try:
             self.err.seek(0)
             return self.err.read()[-2000:].decode("utf-8", "replace").strip()
-        except (OSError, ValueError):
+        except (OSError, ValueError, AttributeError):
             return ""
 
     def kill(self) -> None:
+        """SIGKILL the whole tree: the worker's process group holds the zygote and every program
+        process (they cannot leave it), and the zygote is PID 1 of their namespace."""
         if self.proc is not None:
             try:
                 os.killpg(self.proc.pid, signal.SIGKILL)
@@ -92,26 +93,38 @@ class Worker:
                 self.proc.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 pass
-        for fd in (getattr(self, "req_w", None), getattr(self, "resp_r", None)):
+        for fd in (self.req_w, self.resp_r):
             if fd is not None:
                 try:
                     os.close(fd)
                 except OSError:
                     pass
         self.req_w = self.resp_r = None
-        try:
-            self.err.close()
-        except (OSError, AttributeError):
-            pass
+        if self.err is not None:
+            try:
+                self.err.close()
+            except OSError:
+                pass
         self.state = "dead"
+        self.out = bytearray()
 
-    def send(self, obj: dict) -> None:
-        _proto.send_frame(self.req_w, obj)
+    def send(self, header: dict, payload: bytes = b"") -> None:
+        self.out += _proto.pack_header(header, len(payload))
+        self.out += payload
+        self.flush()
 
-    def feed(self) -> list[dict]:
+    def flush(self) -> None:
+        """Write what the pipe takes now (non-blocking: a busy zygote never stalls the parent)."""
+        while self.out:
+            try:
+                n = os.write(self.req_w, self.out[: 1 << 20])
+            except BlockingIOError:
+                return
+            del self.out[:n]
+
+    def feed(self) -> list[tuple[dict, bytes]]:
         """Read what is available; return complete frames. Raises EOFError when the pipe closed."""
         chunk = os.read(self.resp_r, 1 << 20)
         if not chunk:
             raise EOFError
-        self.buf += chunk
-        return _proto.split_frames(self.buf)
+        return self.splitter.feed(chunk)
