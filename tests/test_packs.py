@@ -39,12 +39,12 @@ def test_a_bad_domain_yaml_reports_every_problem_with_its_line(tmp_path: Path) -
         (f"{f}:2: descripton: unknown key (did you mean 'description'?); allowed: corpus, description, eval, "
          "languages, name, pot, preference, provenance, suite, suites, system_prompt, tasks, train"),
         f"{f}:4: pot: Input should be a valid boolean, unable to interpret input (got 'maybe')",
-        (f"{f}:6: train[0].fromat: unknown key (did you mean 'format'?); allowed: columns, config, format, limit, "
-         "on_error, path, preset, split, weight"),
+        (f"{f}:6: train[0].fromat: unknown key (did you mean 'format'?); allowed: columns, config, encoding, format, "
+         "layout, limit, on_error, path, preset, split, split_file, weight"),
         (f"{f}:7: train[1].format: 'alpacca' is not allowed (did you mean 'alpaca'?); allowed: auto, alpaca, "
          "sharegpt, messages, text, prompt_completion, preference"),
         f"{f}:7: train[1].path: file not found: {d / 'missing.jsonl'}",
-        (f"{f}:9: tasks[0].kind: 'numerc' is not allowed (did you mean 'numeric'?); allowed: mc, classification, "
+        (f"{f}:9: tasks[0].kind: 'numerc' is not allowed (did you mean 'numeric'?); allowed: mc, mc_multi, classification, "
          "numeric, generation"),
         f"{f}:10: suite: file not found: {d / 'nosuite.yaml'}",
     ]
@@ -96,7 +96,7 @@ def test_pack_data_keys_are_the_recipes_data_keys() -> None:
     assert packs.DATA_FORMATS == typing.get_args(DataSpec.model_fields["format"].annotation)
     from verticalize.evals.suite import KINDS
 
-    assert KINDS == packs.TASK_KINDS == ("mc", "classification", "numeric", "generation")
+    assert KINDS == packs.TASK_KINDS == ("mc", "mc_multi", "classification", "numeric", "generation")
 
 
 def test_bundled_packs_load_as_before() -> None:

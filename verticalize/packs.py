@@ -93,7 +93,7 @@ class SpecError(DataError):
 
 
 DataFormat = Literal["auto", "alpaca", "sharegpt", "messages", "text", "prompt_completion", "preference"]
-TaskKind = Literal["mc", "classification", "numeric", "generation"]
+TaskKind = Literal["mc", "mc_multi", "classification", "numeric", "generation"]
 #: the example formats a pack or suite data file may declare (the recipe's data formats)
 DATA_FORMATS: tuple[str, ...] = typing.get_args(DataFormat)
 #: how a task is scored: mc / classification by log-likelihood, numeric by tolerance (or PoT), generation by ROUGE-L
@@ -125,6 +125,9 @@ class PackDataSpec(_Spec):
     config: str | None = Field(None, description="Dataset config (subset) for hub ids.")
     columns: dict[str, str] | None = Field(None, description="Rename columns before format conversion: {theirs: ours}.")
     preset: str | None = Field(None, description="A public benchmark's schema (see the recipe's data.preset).")
+    layout: str | None = Field(None, description="The preset's file layout (original | hub ...); None: detected.")
+    encoding: str | None = Field(None, description="Text encoding; None: detected (BOM, UTF-8, the preset's own).")
+    split_file: str | None = Field(None, description="A file naming the split's ids (PubMedQA's test ground truth).")
     weight: float = Field(1.0, gt=0, description="Relative weight when several datasets are mixed.")
     limit: int | None = Field(None, ge=1, description="Read at most this many examples.")
     on_error: Literal["raise", "skip"] = Field("raise", description="Bad rows: raise, or skip and count them.")
@@ -134,7 +137,7 @@ class PackTaskSpec(_Spec):
     """A task of the pack: every row's ``task`` names one; its ``kind`` says how it is scored."""
 
     name: str
-    kind: TaskKind = Field("generation", description="mc | classification | numeric | generation")
+    kind: TaskKind = Field("generation", description="mc | mc_multi | classification | numeric | generation")
     description: str = ""
     templated: bool = Field(False, description="The rows are generated from templates (say so in provenance).")
 

@@ -178,13 +178,10 @@ def test_medmcqa_test_split_has_no_answers(tmp_path):
 
 
 def test_cmexam_csv_multi_answer_row():
-    path = FIX / "cmexam.csv"
-    with pytest.raises(DataError, match=r"cmexam\.csv:\d+: cmexam: field 'Answer' is 'ABE': multi-answer"):
-        load(path, "cmexam")
-    exs, info = load(path, "cmexam", on_error="skip")
-    assert info["skipped"] == 1 and info["converted"] == 3 and "'ABE'" in info["skipped_examples"][0]
+    exs, info = load(FIX / "cmexam.csv", "cmexam")  # the multi-answer row (ABE) is kind mc_multi (issue 16)
+    assert info["skipped"] == 0 and info["converted"] == 4
     check_mc(exs[0], "A", ["青霉素类", "氨基糖苷类", "四环素类", "磺胺类", "喹诺酮类"], prefix="答案：")
-    assert [e["answer"] for e in exs] == ["A", "B", "C"]
+    assert [e["answer"] for e in exs] == ["A", "B", "C", "ABE"] and exs[3]["kind"] == "mc_multi"
     assert all(e["lang"] == "zh" and e["task"] == "cmexam" for e in exs)
     assert reply(exs[1]) == "答案：B. 60～100次/分"
 
@@ -284,5 +281,5 @@ def test_fiqa_score_out_of_range(tmp_path):
 
 def test_presets_registry_and_doctests():
     assert set(PRESETS) == {"finqa", "fpb", "fiqa_sa", "medqa", "pubmedqa", "medmcqa", "cmexam", "casehold",
-                            "legalbench"}
+                            "legalbench", "cmmlu", "ceval", "lawbench", "mmlu"}
     assert doctest.testmod(benchmarks).failed == 0

@@ -100,9 +100,9 @@ def test_empty_and_non_utf8_and_missing_files(tmp_path: Path) -> None:
         load_source(DataSpec(path=str(tmp_path / "latin.jsonl")))
     with pytest.raises(DataError, match="data file not found"):
         load_source(DataSpec(path=str(tmp_path / "nope.jsonl")))
-    (tmp_path / "x.txt").write_text("hi")
-    with pytest.raises(DataError, match="unsupported file type"):
-        load_source(DataSpec(path=str(tmp_path / "x.txt")))
+    (tmp_path / "x.doc").write_text("hi")
+    with pytest.raises(DataError, match="unsupported file type '.doc'"):
+        load_source(DataSpec(path=str(tmp_path / "x.doc")))
     with pytest.raises(UnknownNameError, match="data format"):
         from verticalize.data.formats import convert
 

@@ -8,15 +8,16 @@ Chat formats (alpaca, sharegpt, messages, prompt_completion) become ``{"messages
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
 from verticalize.data.sources import gc_paused
 from verticalize.errors import DataError, UnknownNameError
 
-__all__ = ["FORMATS", "META_KEYS", "detect_format", "convert", "to_messages"]
+__all__ = ["FORMATS", "META_KEYS", "detect_format", "convert", "to_messages", "remap"]
 
-META_KEYS = ("id", "task", "kind", "lang", "answer", "program", "program_dsl", "choices", "labels")
+META_KEYS = ("id", "task", "kind", "lang", "answer", "program", "program_dsl", "choices", "labels", "subset")
 _ROLE = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant", "model": "assistant",
          "bot": "assistant", "system": "system", "tool": "tool", "function": "tool"}
 
@@ -34,6 +35,39 @@ def _str(row: dict[str, Any], key: str, required: bool = True) -> str:
     if not isinstance(v, (str, int, float)) or isinstance(v, bool):
         raise FormatError(f"field {key!r} must be text, got {type(v).__name__}")
     return str(v)
+
+
+def _path(row: Any, path: str) -> tuple[bool, Any]:
+    """Walk a dotted path through dicts and lists ("info.0.sentiment_score" or "info[0].sentiment_score");
+    (found, value)."""
+    v = row
+    for part in re.sub(r"\[(-?\d+)\]", r".\1", path).strip(".").split("."):
+        if isinstance(v, dict) and part in v:
+            v = v[part]
+        elif isinstance(v, list) and part.lstrip("-").isdigit() and -len(v) <= int(part) < len(v):
+            v = v[int(part)]
+        else:
+            return False, None
+    return True, v
+
+
+def remap(row: dict[str, Any], columns: dict[str, str] | None) -> dict[str, Any]:
+    """Rename columns ``{theirs: ours}``; ``theirs`` may be a path into nested objects and lists
+    (``info.0.sentiment_score`` or ``info[0].sentiment_score``), whose value becomes the column ``ours``
+    (the nested original stays).
+
+    >>> remap({"sentence": "s", "info": [{"sentiment_score": "0.4"}]}, {"info.0.sentiment_score": "score"})["score"]
+    '0.4'
+    """
+    if not columns:
+        return row
+    out = {columns.get(k, k): v for k, v in row.items()}
+    for theirs, ours in columns.items():
+        if theirs not in row and ("." in theirs or "[" in theirs):
+            found, v = _path(row, theirs)
+            if found:
+                out[ours] = v
+    return out
 
 
 def _meta(row: dict[str, Any]) -> dict[str, Any]:
@@ -149,7 +183,7 @@ def convert(rows: list[dict[str, Any]], fmt: str, source: str, *, columns: dict[
     for row in rows:
         line = row.get("_line")
         if columns:
-            row = {columns.get(k, k): v for k, v in row.items()}
+            row = remap(row, columns)
         try:
             if fmt == "auto":
                 fmt = detect_format(row)

@@ -58,32 +58,45 @@ def read_source(ref: Any, limit: int | None = None) -> tuple[list[dict[str, Any]
 
 
 def load_source(src: DataSpec, base_dir: Path | None = None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    provenance: dict[str, Any] = {}
+    fp = None
     if src.source is not None:
         from verticalize.data.sources import LoadReport
 
         rows, provenance, fp = read_source(src.source, src.limit)
         rep = LoadReport(source=str(provenance.get("source") or src.source.target), read=len(rows))
+        if src.preset:
+            from verticalize.data.benchmarks import apply_preset
+
+            rows = apply_preset(src.preset, rows, rep.source, columns=src.columns, on_error=src.on_error,
+                                report=rep, layout=src.layout)
+    elif src.preset:
+        from verticalize.data.benchmarks import load_benchmark
+
+        rows, rep = load_benchmark(src.path, src.preset, layout=src.layout, encoding=src.encoding,
+                                   split_file=src.split_file, split=src.split, config=src.config,
+                                   columns=src.columns, limit=src.limit, on_error=src.on_error, base_dir=base_dir)
     else:
         files = FileSource(src.path, split=src.split, config=src.config, limit=src.limit, on_error=src.on_error,
-                           base_dir=str(base_dir) if base_dir else None)
+                           base_dir=str(base_dir) if base_dir else None, encoding=src.encoding)
         rows, rep = list(files), files.report
-        provenance, fp = {}, None
-    fmt_in = src.format
-    if src.preset:
-        from verticalize.data.benchmarks import apply_preset
-
-        rows = apply_preset(src.preset, rows, rep.source, columns=src.columns, on_error=src.on_error, report=rep)
-        fmt_in = "alpaca"
+    fmt_in = "alpaca" if src.preset else src.format
     examples, fmt = convert(rows, fmt_in, rep.source, columns=None if src.preset else src.columns,
                             on_error=src.on_error, report=rep)
     if not examples:
         raise DataError(f"{rep.source}: no usable examples ({rep.skipped} skipped: {'; '.join(rep.problems[:3])})")
-    info = {"source": rep.source, "format": fmt, "read": rep.read, "skipped": rep.skipped,
-            "converted": len(examples), "sha256": fp or fingerprint(rep.source)}
+    info: dict[str, Any] = {"source": rep.source, "format": fmt, "read": rep.read, "skipped": rep.skipped,
+                            "converted": len(examples), "sha256": fp or fingerprint(rep.source)}
+    for key in ("encoding", "layout"):
+        if getattr(rep, key):
+            info[key] = getattr(rep, key)
+    if rep.filtered or rep.notes:
+        info["filtered"] = rep.filtered
+        info["notes"] = list(rep.notes)
     if provenance:
         info["provenance"] = provenance
     if rep.problems:
-        info["skipped_examples"] = rep.problems
+        info["skipped_examples"] = list(rep.problems)  # every one of them, in file order
     return examples, info
 
 

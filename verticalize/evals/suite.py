@@ -28,7 +28,7 @@ from verticalize.packs import TASK_KINDS
 
 __all__ = ["Suite", "BuiltinTask", "load_suite", "list_suites", "KINDS"]
 
-KINDS = TASK_KINDS
+KINDS = TASK_KINDS  # mc | mc_multi (several correct options) | classification | numeric | generation
 
 
 @dataclass(frozen=True)
@@ -128,7 +128,7 @@ class BuiltinTask:
         return list(lm.generate([lm.chat_prompt(ex["messages"]) for ex in examples]))
 
     def score(self, examples: list[dict[str, Any]], predictions: list[Any]) -> dict[str, float]:
-        from verticalize.evals.tasks import PRIMARY, _generation, _numeric, load_metric
+        from verticalize.evals.tasks import PRIMARY, _generation, _mc_multi, _numeric, load_metric
 
         if self.kind == "mc":
             refs = [str(ex["answer"]).strip()[:1].upper() for ex in examples]
@@ -139,6 +139,8 @@ class BuiltinTask:
             preds = [str(p) for p in predictions]
             scores = load_metric("accuracy").compute(predictions=preds, references=refs)
             scores.update(load_metric("f1").compute(predictions=preds, references=refs))
+        elif self.kind == "mc_multi":
+            scores, _ = _mc_multi(examples, [[str(p)] for p in predictions])
         elif self.kind == "numeric":
             pot = SimpleNamespace(enabled=self.executor is not None, samples=1)
             scores, _ = _numeric(examples, [[str(p)] for p in predictions], pot, self.executor)

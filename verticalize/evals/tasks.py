@@ -6,6 +6,8 @@
 - ``numeric``: generated answer (the last number of the text, or with PoT the result of the
   program the model wrote) within a relative tolerance of the gold answer.
 - ``generation``: ROUGE-L against the reference.
+- ``mc_multi`` (several correct options, e.g. CMExam "ABD"): the letters of the generated answer
+  (:func:`parse_letters`) must equal the gold set exactly (``set_match``).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any
 
 from verticalize.evals.engine import chat_prompt, generate, loglikelihoods
 
-__all__ = ["score_task", "generation_requests", "parse_number", "load_metric", "PRIMARY"]
+__all__ = ["score_task", "generation_requests", "parse_number", "parse_letters", "load_metric", "PRIMARY"]
 
 _METRICS_DIR = Path(__file__).with_name("metrics")
 _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?(?:[eE][-+]?\d+)?|-?\.\d+")
@@ -46,6 +48,37 @@ def parse_number(text: str) -> float | None:
         return float(hits[-1].replace(",", ""))
     except ValueError:
         return None
+
+
+_ANSWER_MARK = re.compile(r"(?:正确答案|答案|answer)\s*(?:是|为|is|are)?\s*[:：\]】]?\s*", re.IGNORECASE)
+_LETTER_RUN = r"([A-J](?:\s*[,，、/和及&]?\s*(?:and\s+)?[A-J])*)(?![A-Za-z])"
+
+
+def parse_letters(text: str, n: int = 10) -> str | None:
+    """The option letters a generated answer picks, sorted ("ABD"); None when it names none.
+
+    Letters after an answer mark ("答案：", "Answer:") win; else a run of letters opening the text.
+
+    >>> parse_letters("答案：D、A、B"), parse_letters("Answer: A and C."), parse_letters("BD"), parse_letters("none")
+    ('ABD', 'AC', 'BD', None)
+    """
+    text = text or ""
+    allowed = "ABCDEFGHIJ"[:n]
+    m = _ANSWER_MARK.search(text)
+    hit = re.match(_LETTER_RUN, text[m.end():]) if m else None
+    hit = hit or re.match(r"\s*\(?" + _LETTER_RUN, text)
+    if hit is None:
+        return None
+    letters = {c for c in hit.group(1) if c in allowed}
+    return "".join(sorted(letters)) or None
+
+
+def _mc_multi(items: list[dict[str, Any]], texts: list[list[str]]) -> tuple[dict[str, float], list[Any]]:
+    preds = [parse_letters(t[0], len(ex["choices"])) for ex, t in zip(items, texts)]
+    refs = ["".join(sorted(set(str(ex["answer"]).upper()))) for ex in items]
+    n = len(items)
+    return ({"set_match": sum(p == r for p, r in zip(preds, refs)) / n if n else 0.0,
+             "parsed": sum(p is not None for p in preds) / n if n else 0.0}, preds)
 
 
 def _letter(i: int) -> str:
@@ -101,7 +134,7 @@ def _classification(model: Any, tok: Any, items: list[dict[str, Any]], cfg: Any)
 
 def generation_requests(tok: Any, kind: str, items: list[dict[str, Any]]) -> list[str]:
     """The prompts a generative task needs (empty for log-likelihood tasks)."""
-    if kind not in ("numeric", "generation"):
+    if kind not in ("numeric", "generation", "mc_multi"):
         return []
     return [chat_prompt(tok, ex["messages"]) for ex in items]
 
@@ -135,7 +168,8 @@ def _generation(items: list[dict[str, Any]], texts: list[list[str]]) -> tuple[di
     return load_metric("rouge_l").compute(predictions=preds, references=refs), preds
 
 
-PRIMARY = {"mc": "acc", "classification": "accuracy", "numeric": "numeric_match", "generation": "rougeL"}
+PRIMARY = {"mc": "acc", "classification": "accuracy", "numeric": "numeric_match", "generation": "rougeL",
+           "mc_multi": "set_match"}
 
 
 def score_task(model: Any, tok: Any, kind: str, items: list[dict[str, Any]], cfg: Any, pot: Any = None,
@@ -153,6 +187,8 @@ def score_task(model: Any, tok: Any, kind: str, items: list[dict[str, Any]], cfg
                          num_return_sequences=k)
     if kind == "numeric":
         return _numeric(items, texts, pot, sandbox)
+    if kind == "mc_multi":
+        return _mc_multi(items, texts)
     return _generation(items, texts)
 
 

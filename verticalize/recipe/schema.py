@@ -126,18 +126,30 @@ class DataSpec(_Spec):
     """One dataset: a file, a local HF dataset dir, an HF hub id or 'modelscope:<id>' (``path``) -- or
     any DataSource object (``source``, see verticalize.strategies.DataSource)."""
 
-    path: str | None = Field(None, description="jsonl/json/csv/parquet file, dataset dir, hub id or 'modelscope:<id>'.")
+    path: str | None = Field(None, description="jsonl/json/csv/tsv/txt/xlsx/parquet file, dataset dir, hub id or "
+                             "'modelscope:<id>'.")
     source: StrategyRef | None = Field(None, description="A DataSource object instead of a path: {target, args}.")
     format: Literal["auto", "alpaca", "sharegpt", "messages", "text", "prompt_completion", "preference"] = Field(
         "auto", description="Example format; auto detects it from the columns."
     )
     split: str = Field("train", description="Split to read for hub ids and dataset dirs.")
-    config: str | None = Field(None, description="Dataset config (subset) for hub ids, e.g. pqa_labeled.")
+    config: str | None = Field(None, description="Dataset config (subset) for hub ids, e.g. pqa_labeled; the sheet of "
+                               "an .xlsx file (default: the first).")
     columns: dict[str, str] | None = Field(None, description="Rename columns before format conversion: {theirs: ours}.")
     preset: str | None = Field(
         None, description="A public benchmark's schema (finqa, fpb, fiqa_sa, medqa, pubmedqa, medmcqa, cmexam, "
-        "casehold, legalbench): rows are mapped to verticalize examples with task, kind and answer."
+        "casehold, legalbench, cmmlu, ceval, lawbench, mmlu): rows are mapped to verticalize examples with task, "
+        "kind and answer."
     )
+    layout: str | None = Field(
+        None, description="The preset's file layout: original (the authors' release) or hub (the Hugging Face "
+        "dataset), or another the preset lists; default: detected from the file type and columns.")
+    encoding: str | None = Field(
+        None, description="Text encoding of a jsonl/json/csv/tsv/txt file (utf-8, utf-8-sig, latin-1, gb18030, "
+        "utf-16...); default: detected (BOM, UTF-8, then the preset's original encoding).")
+    split_file: str | None = Field(
+        None, description="With a preset: keep only the records whose ids this file names -- JSON {id: label} "
+        "(PubMedQA test_ground_truth.json), a JSON list of ids, or one id per line.")
     weight: float = Field(1.0, gt=0, description="Relative weight when several domain datasets are mixed.")
     limit: int | None = Field(None, ge=1, description="Read at most this many examples.")
     on_error: Literal["raise", "skip"] = Field("raise", description="Bad rows: raise a DataError, or skip and count them.")
@@ -146,7 +158,26 @@ class DataSpec(_Spec):
     def _one_origin(self) -> DataSpec:
         if (self.path is None) == (self.source is None):
             raise ValueError("give exactly one of path (a file, dataset dir or hub id) and source (a DataSource)")
+        if self.preset is None and (self.layout is not None or self.split_file is not None):
+            raise ValueError(f"{'layout' if self.layout is not None else 'split_file'} needs a preset: "
+                             "(the benchmark whose layout or split it names)")
+        if self.path is None and (self.split_file is not None or self.encoding is not None):
+            raise ValueError(f"{'split_file' if self.split_file is not None else 'encoding'} needs path: (a file), "
+                             "not source:")
         return self
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, v: str | None) -> str | None:
+        import codecs
+
+        if v is not None and v.strip().lower() != "auto":
+            try:
+                codecs.lookup(v.strip())
+            except LookupError:
+                raise ValueError(f"unknown encoding {v!r}; e.g. utf-8, utf-8-sig, latin-1, cp1252, gb18030, utf-16, "
+                                 "or auto") from None
+        return v
 
     @property
     def label(self) -> str:
@@ -192,31 +223,52 @@ class ReplaySpec(_Spec):
         return self.source if isinstance(self.source, str) else self.source.target
 
 
-class LoraSpec(_Spec):
-    kind: Literal["lora"] = "lora"
+class _LoraKeys(_Spec):
+    """Keys LoRA and QLoRA share (kind first, so it leads in YAML)."""
+
+    kind: str
     r: int = Field(16, ge=1, description="LoRA rank.")
-    alpha: int = Field(32, ge=1, description="LoRA alpha (scaling = alpha / r).")
+    alpha: int = Field(32, ge=1, description="LoRA alpha (scaling = alpha / r; alpha / sqrt(r) with use_rslora).")
     dropout: float = Field(0.05, ge=0.0, lt=1.0)
     target_modules: Literal["auto", "all-linear"] | list[str] = Field(
         "auto", description="auto: the model family's attention+MLP projections."
     )
     modules_to_save: list[str] | None = Field(None, description="Extra modules trained in full, e.g. [lm_head].")
+    use_dora: bool = Field(False, description="DoRA: weight-decomposed LoRA (magnitude and direction).")
+    use_rslora: bool = Field(False, description="rsLoRA: scale by alpha / sqrt(r), stable at high ranks.")
+    init: Literal["default", "gaussian", "pissa", "olora", "loftq"] = Field(
+        "default", description="LoRA weight init: default (B = 0), gaussian, pissa / olora (from the base's "
+        "singular vectors / QR), loftq (quantization-aware; kind lora only).")
+    loraplus_lr_ratio: float | None = Field(
+        None, gt=0, description="LoRA+: B matrices learn this many times faster than A (16 in the paper).")
+    layers: list[int] | None = Field(
+        None, description="Adapt only these decoder layers (indices); None: every layer.")
 
 
-class QLoraSpec(_Spec):
+class LoraSpec(_LoraKeys):
+    kind: Literal["lora"] = "lora"
+
+
+class QLoraSpec(_LoraKeys):
     kind: Literal["qlora"] = "qlora"
-    r: int = Field(16, ge=1)
-    alpha: int = Field(32, ge=1)
-    dropout: float = Field(0.05, ge=0.0, lt=1.0)
-    target_modules: Literal["auto", "all-linear"] | list[str] = "auto"
-    modules_to_save: list[str] | None = None
     bits: Literal[4, 8] = Field(4, description="bitsandbytes quantization of the frozen base.")
     quant_type: Literal["nf4", "fp4"] = "nf4"
     double_quant: bool = True
 
+    @model_validator(mode="after")
+    def _init_fits(self) -> QLoraSpec:
+        if self.init in ("pissa", "olora", "loftq"):
+            raise ValueError(f"init {self.init!r} needs the base's full-precision weights, which QLoRA quantizes away: "
+                             + ("use kind: lora with init: loftq (LoftQ quantizes the base itself)" if self.init == "loftq"
+                                else "use kind: lora, or init: default | gaussian"))
+        return self
+
 
 class FullSpec(_Spec):
     kind: Literal["full"] = "full"
+    trainable: list[str] | None = Field(
+        None, description="Train only parameters whose name matches one of these glob patterns (e.g. "
+        "'model.layers.2[0-9].*'); the rest stay frozen. None: every weight trains.")
 
 
 Method = Annotated[
@@ -245,6 +297,15 @@ class _TrainSpec(_Spec):
     logging_steps: int = Field(5, ge=1)
     precision: Literal["auto", "fp32", "bf16", "fp16"] = Field("auto", description="auto: bf16 on capable GPUs, fp32 on CPU.")
     gradient_checkpointing: Literal["auto"] | bool = Field("auto", description="auto: on for GPUs, off on CPU.")
+    optim: Literal["adamw_torch", "adamw_torch_fused", "adamw_8bit", "paged_adamw_8bit", "paged_adamw_32bit",
+                   "adafactor", "sgd"] = Field(
+        "adamw_torch", description="Optimizer (the 8-bit and paged ones are bitsandbytes', for GPUs).")
+    use_liger_kernel: bool = Field(False, description="Liger's fused Triton kernels (GPU; pip install liger-kernel).")
+    report_to: list[Literal["tensorboard", "wandb", "mlflow", "trackio"]] = Field(
+        default_factory=list, description="Experiment trackers the trainer logs to (their own packages and "
+        "settings, e.g. WANDB_PROJECT); logs go under the stage's dir (tensorboard: <run>/runs).")
+    keep_checkpoints: int = Field(
+        1, ge=0, description="Checkpoints kept in the finished run dir (the newest ones); 0: none.")
 
 
 class SFTSpec(_TrainSpec):

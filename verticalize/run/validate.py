@@ -46,6 +46,10 @@ def validate(name: str | Path, overrides: list[str] | None = None, *, trust_code
     if not refused:  # import nothing from a recipe that is not trusted
         for key, ref in recipe.refs():
             problems += [f"{_at(ov, key)}: {p}" for p in _check_strategy(key, ref)]
+    from verticalize.data.benchmarks import check_spec
+
+    for i, src in enumerate(recipe.data):  # file type, encoding, preset and layout, without reading rows
+        problems += [f"{_at(ov, f'data[{i}]')}: data[{i}]: {p}" for p in check_spec(src, path.parent)]
     if not recipe.domain and not recipe.data:
         problems.append(f"{ov.chain[0]}: no training data: set domain: <pack> or data: [{{path: ...}}]")
     if data:

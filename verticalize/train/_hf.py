@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from verticalize.recipe import FullSpec, LoraSpec, QLoraSpec, SFTSpec
 
 __all__ = ["Device", "detect_device", "model_dtype", "quantization_config", "peft_config", "sft_config",
-           "make_sft_trainer", "render_chats", "dpo_config", "make_dpo_trainer", "bnb_config"]
+           "make_sft_trainer", "render_chats", "dpo_config", "make_dpo_trainer", "bnb_config",
+           "use_loraplus", "tracking_callbacks"]
 
 log = logging.getLogger("verticalize")
 
@@ -106,6 +108,12 @@ def peft_config(method: Any, targets: list[str] | str, extra_modules: list[str] 
         else:
             log.warning("this peft cannot keep tied embeddings tied in modules_to_save: %s train as separate copies",
                         save)
+    if method.init == "loftq":
+        from peft import LoftQConfig
+
+        kwargs["loftq_config"] = LoftQConfig(loftq_bits=4)
+    if method.layers is not None:
+        kwargs["layers_to_transform"] = list(method.layers)
     return LoraConfig(
         r=method.r,
         lora_alpha=method.alpha,
@@ -114,6 +122,9 @@ def peft_config(method: Any, targets: list[str] | str, extra_modules: list[str] 
         modules_to_save=save,
         bias="none",
         task_type="CAUSAL_LM",
+        use_dora=method.use_dora,
+        use_rslora=method.use_rslora,
+        init_lora_weights=True if method.init == "default" else method.init,
         **kwargs,
     )
 
@@ -135,7 +146,8 @@ def _training_kwargs(spec: Any, output_dir: str, dev: Device, method: Any) -> di
         "warmup_steps": spec.warmup_ratio,  # transformers 5: a float in [0, 1) is a ratio
         "weight_decay": spec.weight_decay,
         "max_grad_norm": spec.max_grad_norm,
-        "optim": "adamw_torch",
+        "optim": getattr(spec, "optim", "adamw_torch"),
+        "use_liger_kernel": bool(getattr(spec, "use_liger_kernel", False)),
         "seed": spec.seed,
         "data_seed": spec.seed,
         "bf16": prec == "bf16",
@@ -145,7 +157,8 @@ def _training_kwargs(spec: Any, output_dir: str, dev: Device, method: Any) -> di
         "save_strategy": "steps",
         "save_steps": spec.save_steps,
         "save_total_limit": 2,  # the newest complete checkpoint survives a crash during the next save
-        "report_to": "none",
+        # tensorboard gets its own callback (tracking_callbacks) writing to <run or stage dir>/runs
+        "report_to": [t for t in getattr(spec, "report_to", []) if t != "tensorboard"] or "none",
         "disable_tqdm": True,  # verticalize draws its own progress bar
         "dataloader_num_workers": 0,
         "ddp_find_unused_parameters": False,
@@ -194,6 +207,44 @@ def make_dpo_trainer(model: Any, tokenizer: Any, train_dataset: Any, args: Any, 
     trainer = DPOTrainer(model=model, ref_model=None, args=args, train_dataset=train_dataset,
                          processing_class=tokenizer, peft_config=peft, callbacks=callbacks)
     trainer.remove_callback(PrinterCallback)
+    return trainer
+
+
+def tracking_callbacks(spec: Any, stage_dir: Path) -> list[Any]:
+    """TensorBoard logging to ``<stage_dir>/runs`` (transformers 5 would put it under the checkpoints,
+    which a finished run prunes)."""
+    if "tensorboard" not in getattr(spec, "report_to", []):
+        return []
+    from transformers.integrations import TensorBoardCallback
+
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError as e:
+        from verticalize.errors import MissingDependencyError
+
+        raise MissingDependencyError(f"train.report_to: tensorboard needs the tensorboard package: pip install "
+                                     f"tensorboard ({e})") from None
+    return [TensorBoardCallback(tb_writer=SummaryWriter(log_dir=str(Path(stage_dir) / "runs")))]
+
+
+def use_loraplus(trainer: Any, ratio: float | None) -> Any:
+    """LoRA+ (Hayou et al. 2024): the trainer's optimizer gives the LoRA B matrices ``ratio`` times the
+    learning rate of A (PEFT's ``create_loraplus_optimizer``). No-op for ``ratio`` None."""
+    if not ratio:
+        return trainer
+    import types
+
+    def create_optimizer(self: Any, *a: Any, **kw: Any) -> Any:
+        if self.optimizer is None:
+            import torch
+            from peft.optimizers import create_loraplus_optimizer
+
+            self.optimizer = create_loraplus_optimizer(model=self.model, optimizer_cls=torch.optim.AdamW,
+                                                       lr=self.args.learning_rate, loraplus_lr_ratio=ratio,
+                                                       weight_decay=self.args.weight_decay)
+        return self.optimizer
+
+    trainer.create_optimizer = types.MethodType(create_optimizer, trainer)
     return trainer
 
 

@@ -36,5 +36,6 @@ def train_cpt(spec: Any, method: Any, model: Any, tokenizer: Any, examples: list
     args = _hf.sft_config(spec, str(out_dir / "checkpoints"), dev, method=method, has_assistant_masks=False,
                           eos_token=tokenizer.eos_token, packing=trl_packing)
     trainer = _hf.make_sft_trainer(model, tokenizer, dataset, args, peft, callbacks)
+    _hf.use_loraplus(trainer, getattr(method, "loraplus_lr_ratio", None))
     return run_trainer(trainer, resume_from, examples=len(texts), packing="bfd" if trl_packing else "grouped",
                        windows=stats)

@@ -26,4 +26,5 @@ def train_dpo(spec: Any, method: Any, model: Any, tokenizer: Any, examples: list
         raise DataError("DPO needs preference examples (format: preference: prompt, chosen, rejected); got none")
     args = _hf.dpo_config(spec, str(out_dir / "checkpoints"), dev, method=method)
     trainer = _hf.make_dpo_trainer(model, tokenizer, Dataset.from_list(rows), args, peft, callbacks)
+    _hf.use_loraplus(trainer, getattr(method, "loraplus_lr_ratio", None))
     return run_trainer(trainer, resume_from, examples=len(rows), beta=spec.beta, loss_type=spec.loss_type)

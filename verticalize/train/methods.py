@@ -19,6 +19,11 @@ class SpecMethod:
         self.kind = spec.kind
 
     def peft_config(self, ctx: MethodContext) -> Any:
+        if getattr(self.spec, "init", None) == "loftq" and getattr(ctx.device, "kind", ctx.device) != "cuda":
+            from verticalize.errors import RecipeError
+
+            raise RecipeError("method.init: loftq needs a CUDA GPU (PEFT's LoftQ quantizes with CUDA kernels); on "
+                              f"{getattr(ctx.device, 'kind', ctx.device)} use init: pissa, olora, gaussian or default")
         return _hf.peft_config(self.spec, ctx.target_modules, extra_modules=ctx.extra_modules,
                                tie_embeddings=ctx.tie_embeddings)
 

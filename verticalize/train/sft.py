@@ -35,6 +35,7 @@ def train_sft(spec: Any, method: Any, model: Any, tokenizer: Any, examples: list
                           eos_token=tokenizer.eos_token)
     cut = 0 if args.packing else _truncated_away(dataset, spec.max_length)
     trainer = _hf.make_sft_trainer(model, tokenizer, dataset, args, peft, callbacks)
+    _hf.use_loraplus(trainer, getattr(method, "loraplus_lr_ratio", None))
     return run_trainer(trainer, resume_from, examples=len(convs), tokenize_seconds=round(tokenize_seconds, 3),
                        assistant_only_loss=assistant_only, packing=bool(args.packing), truncated_away=cut)
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from verticalize.strategies import MethodContext, StageContext, StageResult, build
+from verticalize.train import _hf
 from verticalize.train.checkpoints import CheckpointMarker, last_complete_checkpoint
 from verticalize.train.cpt import train_cpt
 from verticalize.train.dpo import train_dpo
@@ -43,8 +44,9 @@ class SpecStage:
         self.seed = spec.seed
 
     def train(self, ctx: StageContext) -> StageResult:
+        callbacks = [*ctx.callbacks, *_hf.tracking_callbacks(self.spec, ctx.output_dir)]
         r = TRAINERS[self.kind](self.spec, ctx.method, ctx.model, ctx.tokenizer, ctx.examples, ctx.output_dir,
-                                ctx.peft_config, ctx.device, ctx.callbacks, ctx.resume_from)
+                                ctx.peft_config, ctx.device, callbacks, ctx.resume_from)
         model, trainer = r["model"], r["trainer"]
         sharded = bool(getattr(trainer, "is_fsdp_enabled", False) or getattr(trainer, "is_deepspeed_enabled", False))
         return StageResult(model=model, metrics=r["metrics"], log_history=r["log_history"],
@@ -105,6 +107,9 @@ def _run_stages(recipe: Any, stages: list[Any], method: Any, model: Any, tokeniz
                                 tie_embeddings=bool(getattr(model.config, "tie_word_embeddings", False)),
                                 extra_modules=embedding_modules(model) if embeddings else None)
             peft = method.peft_config(ctx)  # None: full fine-tuning, every weight trains already
+            trainable = getattr(getattr(method, "spec", None), "trainable", None)
+            if peft is None and trainable:
+                _freeze_except(model, trainable)
         elif embeddings:
             log.warning("train_embeddings: stage %d continues an existing adapter; its trainable modules were fixed "
                         "by the first stage, so embeddings train only if that stage trained them", i + 1)
@@ -134,6 +139,22 @@ def _run_stages(recipe: Any, stages: list[Any], method: Any, model: Any, tokeniz
             _save_stage(model, tokenizer, sdir, result, out.main)
         results.append(result)
     return model, results
+
+
+def _freeze_except(model: Any, patterns: list[str]) -> None:
+    """Full fine-tuning of only the parameters whose name matches a glob pattern; the rest frozen."""
+    from fnmatch import fnmatch
+
+    from verticalize.errors import RecipeError
+
+    names = [n for n, _ in model.named_parameters()]
+    hits = {n for n in names if any(fnmatch(n, pat) for pat in patterns)}
+    if not hits:
+        raise RecipeError(f"method.trainable {patterns} matches no parameter of this model; its names look like "
+                          f"{names[0]!r} ... {names[-1]!r}")
+    for n, p in model.named_parameters():
+        p.requires_grad = n in hits
+    log.info("full fine-tuning of %d of %d parameter tensors (method.trainable)", len(hits), len(names))
 
 
 def _as_result(r: Any, i: int, kind: str) -> StageResult:
