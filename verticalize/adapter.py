@@ -161,13 +161,14 @@ class Adapter:
         return self._section("pot", ".pot(...)", {"enabled": enabled, **kw})
 
     def evaluate_with(self, *suites: Any, **kw: Any) -> Adapter:
-        """Suites run before and after training: names, suite YAML paths, or Task / Suite objects
-        (see verticalize.strategies); keys ``when=[...]``, ``max_examples``, ``generation={...}``."""
+        """Suites run before and after training: names, suite YAML paths, benchmark files
+        (``{"preset": "medqa", "path": "test.jsonl", "max_examples": 500}``) or Task / Suite objects (see
+        verticalize.strategies); keys ``when=[...]``, ``max_examples``, ``generation={...}``."""
         ev = self._recipe.to_data()["eval"]
         if suites:
-            ev["suites"] = [s if isinstance(s, (str, Path)) and not hasattr(s, "tasks") else
+            ev["suites"] = [str(s) if isinstance(s, (str, Path)) else
+                            s if isinstance(s, dict) and "preset" in s else  # a benchmark file: {preset, path, ...}
                             ref_of(s, f"eval.suites[{i}]") for i, s in enumerate(suites)]
-            ev["suites"] = [str(s) if isinstance(s, Path) else s for s in ev["suites"]]
         ev.update(kw)
         return self._with(".evaluate_with(...)", eval=ev)
 

@@ -27,10 +27,15 @@ def run_suites(model: Any, tokenizer: Any, suites: list[str | Suite], cfg: Any, 
     out: dict[str, Any] = {}
     try:
         for s in suites:
-            if hasattr(s, "target") or not isinstance(s, (str, Suite)):
+            if hasattr(s, "preset"):  # a benchmark file (recipe eval.suites: {preset, path, ...})
+                from verticalize.evals.suite import benchmark_suite
+
+                suite = benchmark_suite(s, seed)
+            elif hasattr(s, "target") or not isinstance(s, (str, Suite)):
                 out.update(run_objects(model, tokenizer, s, cfg, progress))
                 continue
-            suite = s if isinstance(s, Suite) else load_suite(s)
+            else:
+                suite = s if isinstance(s, Suite) else load_suite(s)
             if not isinstance(suite, Suite):  # a plugin's own Suite object (verticalize.strategies.Suite)
                 out.update(run_objects(model, tokenizer, suite, cfg, progress))
                 continue

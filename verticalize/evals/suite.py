@@ -26,7 +26,7 @@ from typing import Any
 from verticalize.errors import DataError
 from verticalize.packs import TASK_KINDS
 
-__all__ = ["Suite", "BuiltinTask", "load_suite", "list_suites", "KINDS"]
+__all__ = ["benchmark_suite", "Suite", "BuiltinTask", "load_suite", "list_suites", "KINDS"]
 
 KINDS = TASK_KINDS  # mc | mc_multi (several correct options) | classification | numeric | generation
 
@@ -169,6 +169,23 @@ def _check(examples: list[dict[str, Any]], source: str) -> None:
             raise DataError(f"{source}: example {ex.get('id', i)}: kind classification needs 'labels' holding 'answer'")
         if kind == "numeric" and not isinstance(ex.get("answer"), (int, float)):
             raise DataError(f"{source}: example {ex.get('id', i)}: kind numeric needs a number 'answer'")
+
+
+def benchmark_suite(spec: Any, seed: int = 0) -> Suite:
+    """A suite straight from a public benchmark's file (a ``BenchmarkSuiteSpec``: preset, path,
+    split...): its rows mapped by the preset, scored with the task kind it gives; at most
+    ``max_examples``, spread evenly over tasks under ``seed``."""
+    from verticalize.data.pipeline import load_source
+    from verticalize.recipe import DataSpec
+
+    src = DataSpec(path=spec.path, preset=spec.preset, split=spec.split, config=spec.config, layout=spec.layout,
+                   encoding=spec.encoding, split_file=spec.split_file)
+    examples, _ = load_source(src)
+    if spec.system_prompt:
+        examples = [{**ex, "messages": [{"role": "system", "content": spec.system_prompt}, *ex["messages"]]}
+                    for ex in examples]
+    _check(examples, spec.path)
+    return Suite(spec.label, tuple(examples), False, spec.role).subsample(spec.max_examples, seed)
 
 
 def load_suite(ref: str | Path) -> Any:

@@ -16,8 +16,10 @@ def _model_for_loc(loc: tuple) -> type[BaseModel] | None:
     """The pydantic model that owns the last key of ``loc`` (for closest-name hints)."""
     model: Any = _recipe_cls()
     tags = _tags()
-    for part in loc[:-1]:
+    for i, part in enumerate(loc[:-1]):
         if isinstance(part, int) or model is None or part in _OUTER_TAGS or part in _REF_TAGS:
+            continue
+        if _is_tag(loc, i) and part not in tags:
             continue
         if part in tags:  # discriminated-union tag in the loc
             model = tags[part]
@@ -80,6 +82,8 @@ def _is_tag(loc: tuple, i: int) -> bool:
     p = loc[i]
     if p in _OUTER_TAGS and i > 0 and loc[i - 1] == "train":
         return True
+    if p in ("name", "benchmark", "ref") and i > 1 and isinstance(loc[i - 1], int) and loc[i - 2] == "suites":
+        return True  # eval.suites[i]: a name, a benchmark file or a strategy ref
     if p in _REF_TAGS and i > 0 and (loc[i - 1] in ("method", "train", *_OUTER_TAGS) or isinstance(loc[i - 1], int)):
         return True
     return p in _tags() and i > 0 and (loc[i - 1] in ("method", "train", *_REF_TAGS) or isinstance(loc[i - 1], int)

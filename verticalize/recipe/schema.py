@@ -16,7 +16,7 @@ from pydantic import (BaseModel, ConfigDict, Discriminator, Field, PrivateAttr, 
                       model_serializer, model_validator)
 
 
-__all__ = ["Recipe", "StrategyRef", "BaseSpec", "DataSpec", "CleanSpec", "ReplaySpec", "MixSpec", "LoraSpec", "QLoraSpec",
+__all__ = ["Recipe", "StrategyRef", "BenchmarkSuiteSpec", "BaseSpec", "DataSpec", "CleanSpec", "ReplaySpec", "MixSpec", "LoraSpec", "QLoraSpec",
            "FullSpec", "SFTSpec", "CPTSpec", "DPOSpec", "PotSpec", "GenerationSpec", "EvalSpec", "DATA_FORMATS"]
 
 DATA_FORMATS = ("auto", "alpaca", "sharegpt", "messages", "text", "prompt_completion", "preference")
@@ -382,9 +382,48 @@ class GenerationSpec(_Spec):
     no_repeat_ngram_size: int = Field(0, ge=0)
 
 
+class BenchmarkSuiteSpec(_Spec):
+    """An eval suite straight from a public benchmark's file: ``{preset: medqa, path: test.jsonl}``,
+    scored with the task kind the preset gives (mc, mc_multi, classification, numeric, generation)."""
+
+    preset: str = Field(..., description="The benchmark (see data.preset): medqa, pubmedqa, cmexam, mmlu, ...")
+    path: str = Field(..., description="The benchmark's file or dataset dir (or a hub id).")
+    name: str | None = Field(None, description="The suite's name in reports; default: the preset.")
+    role: Literal["domain", "retention"] = Field("domain", description="retention: its drop is forgetting.")
+    split: str = Field("test", description="Split to read for hub ids and dataset dirs.")
+    config: str | None = Field(None, description="Dataset config (subset) or xlsx sheet.")
+    layout: str | None = Field(None, description="The preset's file layout; None: detected.")
+    encoding: str | None = Field(None, description="Text encoding; None: detected.")
+    split_file: str | None = Field(None, description="A file naming the split's ids (PubMedQA's test ground truth).")
+    max_examples: int | None = Field(None, ge=1, description="Score at most this many (spread over tasks, seeded).")
+    system_prompt: str | None = Field(None, description="A system message before every question.")
+
+    @property
+    def label(self) -> str:
+        return self.name or self.preset
+
+    @property
+    def obj(self) -> None:  # as a StrategyRef's: no live object
+        return None
+
+    @property
+    def kind(self) -> str:
+        return self.label
+
+
+def _suite_entry(v: Any) -> str:
+    if isinstance(v, str):
+        return "name"
+    if isinstance(v, BenchmarkSuiteSpec) or (isinstance(v, dict) and "preset" in v):
+        return "benchmark"
+    return "ref"
+
+
 class EvalSpec(_Spec):
-    suites: list[str | StrategyRef] = Field(
-        default_factory=list, description="Suite names, suite YAML paths, or Task / Suite objects ({target, args}).")
+    suites: list[Annotated[Union[Annotated[str, Tag("name")], Annotated[BenchmarkSuiteSpec, Tag("benchmark")],
+                                 Annotated[StrategyRef, Tag("ref")]], Discriminator(_suite_entry)]] = Field(
+        default_factory=list, description="Suite names, suite YAML paths, benchmark files ({preset, path, ...}) or "
+        "Task / Suite objects ({target, args}).")
     when: list[Literal["before", "after"]] = Field(default_factory=lambda: ["before", "after"])
     max_examples: int | None = Field(None, ge=1, description="Per suite; None: all.")
     languages: list[str] | None = Field(None, description="Score only examples in these languages.")

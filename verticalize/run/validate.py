@@ -50,6 +50,17 @@ def validate(name: str | Path, overrides: list[str] | None = None, *, trust_code
 
     for i, src in enumerate(recipe.data):  # file type, encoding, preset and layout, without reading rows
         problems += [f"{_at(ov, f'data[{i}]')}: data[{i}]: {p}" for p in check_spec(src, path.parent)]
+    from verticalize.recipe import BenchmarkSuiteSpec, DataSpec
+
+    for i, suite in enumerate(recipe.eval.suites):
+        if isinstance(suite, BenchmarkSuiteSpec):
+            where_s = _at(ov, f"eval.suites[{i}]")
+            if not _data_exists(suite.path, path.parent):
+                problems.append(f"{where_s}: eval.suites[{i}].path: file not found: {suite.path}")
+                continue
+            spec = DataSpec(path=suite.path, preset=suite.preset, config=suite.config, layout=suite.layout,
+                            encoding=suite.encoding, split_file=suite.split_file, split=suite.split)
+            problems += [f"{where_s}: eval.suites[{i}]: {p}" for p in check_spec(spec, path.parent)]
     if not recipe.domain and not recipe.data:
         problems.append(f"{ov.chain[0]}: no training data: set domain: <pack> or data: [{{path: ...}}]")
     if data:
