@@ -10,11 +10,11 @@ train or evals, and never torch: ``verticalize validate`` stays fast.
 from verticalize.recipe._io import apply_overrides, parse_recipe, read_recipe_text, recipe_json_schema
 from verticalize.recipe._overlay import (SET, Origin, Overlay, annotated_yaml, load_recipe, read_overlay,
                                          resolve_extends, untrusted)
-from verticalize.recipe.schema import (DATA_FORMATS, BaseSpec, CleanSpec, CPTSpec, DataSpec, DPOSpec, EvalSpec,
+from verticalize.recipe.schema import (DATA_FORMATS, BaseSpec, BenchmarkSuiteSpec, CleanSpec, CPTSpec, DataSpec, DPOSpec, EvalSpec,
                                        FullSpec, GenerationSpec, LoraSpec, MixSpec, PotSpec, QLoraSpec, Recipe,
                                        ReplaySpec, SFTSpec, StrategyRef)
 
-__all__ = ["Recipe", "StrategyRef", "BaseSpec", "DataSpec", "CleanSpec", "ReplaySpec", "MixSpec", "LoraSpec", "QLoraSpec",
+__all__ = ["Recipe", "StrategyRef", "BenchmarkSuiteSpec", "BaseSpec", "DataSpec", "CleanSpec", "ReplaySpec", "MixSpec", "LoraSpec", "QLoraSpec",
            "FullSpec", "SFTSpec", "CPTSpec", "DPOSpec", "PotSpec", "GenerationSpec", "EvalSpec", "DATA_FORMATS",
            "load_recipe", "parse_recipe", "apply_overrides", "recipe_json_schema", "read_recipe_text",
            "read_overlay", "annotated_yaml", "resolve_extends", "Overlay", "Origin", "SET", "untrusted"]
