@@ -37,6 +37,42 @@ class EvalReport:
         return out
 
     @property
+    def intervals(self) -> dict[str, dict[str, Any]]:
+        """95% intervals: ``{suite: {"n": examples, "before": [lo, hi], "after": [lo, hi], "delta": [lo, hi]}}``.
+
+        A suite's score is the mean of its tasks' scores (each a proportion over its ``n`` examples),
+        so its variance is ``sum(p_t (1 - p_t) / n_t) / T**2``, with Agresti-Coull adjusted proportions
+        (``(k + 2) / (n + 4)``) so that 0 of 4 is not read as certainty. ``delta`` treats before and after
+        as independent, which overstates its width when they are correlated (same questions): read an
+        interval that excludes 0 as a real change, one that includes it as not shown by this many
+        questions."""
+        import math
+
+        out: dict[str, dict[str, Any]] = {}
+        var: dict[tuple[str, str], float] = {}
+        for stage, suites in self.stages.items():
+            for name, res in suites.items():
+                tasks = [t for t in res.get("tasks", {}).values() if t.get("n") and 0.0 <= t["score"] <= 1.0]
+                if not tasks:
+                    continue
+                v = 0.0
+                for t in tasks:
+                    n = t["n"]
+                    p = (t["score"] * n + 2) / (n + 4)
+                    v += p * (1 - p) / (n + 4)
+                v /= len(tasks) ** 2
+                var[(name, stage)] = v
+                half = 1.96 * math.sqrt(v)
+                row = out.setdefault(name, {"n": sum(t["n"] for t in tasks)})
+                row[stage] = [round(max(0.0, res["score"] - half), 4), round(min(1.0, res["score"] + half), 4)]
+        for name, row in out.items():
+            if (name, "before") in var and (name, "after") in var:
+                d = self.stages["after"][name]["score"] - self.stages["before"][name]["score"]
+                half = 1.96 * math.sqrt(var[(name, "before")] + var[(name, "after")])
+                row["delta"] = [round(d - half, 4), round(d + half, 4)]
+        return out
+
+    @property
     def forgetting(self) -> dict[str, float]:
         """Drop of each retention suite (positive = forgot)."""
         return {s: -row["delta"] for s, row in self.scores.items() if s in self.retention_suites and "delta" in row}
@@ -62,8 +98,8 @@ class EvalReport:
         return rows
 
     def to_dict(self) -> dict[str, Any]:
-        return {"scores": self.scores, "gain": self.gain, "forgetting": self.forgetting, "stages": self.stages,
-                "meta": self.meta}
+        return {"scores": self.scores, "intervals": self.intervals, "gain": self.gain, "forgetting": self.forgetting,
+                "stages": self.stages, "meta": self.meta}
 
     def _tables(self) -> tuple[list[str], list[list[str]], list[str], list[tuple[str, bool, list[str]]]]:
         """The cells of both tables, formatted once for :meth:`to_markdown` and :meth:`to_html`:
@@ -79,16 +115,31 @@ class EvalReport:
                 cells.append(f"{r['after'] - r['before']:+.3f}" if "before" in r and "after" in r else "–")
             task_rows.append(cells)
         suite_rows = []
+        ci = self.intervals
         for name, row in self.scores.items():
-            cells = [f"{row[s]:.3f}" if s in row else "–" for s in stages]
+            iv = ci.get(name, {})
+            cells = [str(iv.get("n", "–"))]
+            cells += [f"{row[s]:.3f} [{iv[s][0]:.2f}, {iv[s][1]:.2f}]" if s in row and s in iv else
+                      f"{row[s]:.3f}" if s in row else "–" for s in stages]
             if both:
-                cells.append(f"{row['delta']:+.3f}" if "delta" in row else "–")
+                cells.append(f"{row['delta']:+.3f} [{iv['delta'][0]:+.2f}, {iv['delta'][1]:+.2f}]" if "delta" in iv else
+                             f"{row['delta']:+.3f}" if "delta" in row else "–")
             suite_rows.append((name, name in self.retention_suites, cells))
-        return head, task_rows, ["suite", *stages] + (["delta"] if both else []), suite_rows
+        return head, task_rows, ["suite", "n", *stages] + (["delta"] if both else []), suite_rows
 
     def _summary_lines(self, bold: Callable[[str], str]) -> list[str]:
-        lines = [f"domain gain on {bold(s)}: {g:+.3f}" for s, g in self.gain.items()]
-        lines += [f"forgetting on {bold(s)}: {f:+.3f} ({'dropped' if f > 0 else 'no drop'})"
+        ci = self.intervals
+
+        def shown(s: str, sign: float) -> str:
+            iv = ci.get(s, {}).get("delta")
+            if iv is None:
+                return ""
+            lo, hi = sorted((sign * iv[0], sign * iv[1]))
+            verdict = "" if lo > 0 or hi < 0 else ": not shown by this many questions"
+            return f", 95% interval {lo:+.3f} to {hi:+.3f} over n={ci[s]['n']}{verdict}"
+
+        lines = [f"domain gain on {bold(s)}: {g:+.3f}{shown(s, 1.0)}" for s, g in self.gain.items()]
+        lines += [f"forgetting on {bold(s)}: {f:+.3f} ({'dropped' if f > 0 else 'no drop'}){shown(s, -1.0)}"
                   for s, f in self.forgetting.items()]
         return lines
 
