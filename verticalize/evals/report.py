@@ -198,7 +198,12 @@ class EvalReport:
         for k, st in enumerate(stages):
             xs = [i + (k - (len(stages) - 1) / 2) * width for i in range(len(rows))]
             vals = [r.get(st, 0.0) for r in rows]
-            bars = ax.bar(xs, vals, width, label=st, color=colors.get(st, None))
+            # Agresti-Coull 95% error bars per task: with 4 questions a task's bar is a coarse estimate
+            half = [1.96 * ((q := (v * r["n"] + 2) / (r["n"] + 4)) * (1 - q) / (r["n"] + 4)) ** 0.5
+                    if r.get("n") and 0.0 <= v <= 1.0 else 0.0 for v, r in zip(vals, rows)]
+            errs = [[min(v, h) for v, h in zip(vals, half)], [min(1.0 - v, h) for v, h in zip(vals, half)]]
+            bars = ax.bar(xs, vals, width, label=st, color=colors.get(st, None), yerr=errs, capsize=2,
+                          error_kw={"elinewidth": 0.8, "alpha": 0.7})
             for b, r in zip(bars, rows):
                 if r["suite"] in self.retention_suites:
                     b.set_hatch("//")
@@ -209,7 +214,7 @@ class EvalReport:
         title = "before vs after"
         if self.forgetting:
             title += "; forgetting " + ", ".join(f"{s} {v:+.3f}" for s, v in self.forgetting.items())
-        ax.set_title(title + "  (hatched: retention suites)", fontsize=9)
+        ax.set_title(title + "  (hatched: retention suites; bars: 95% intervals)", fontsize=9)
         ax.legend()
         return save_figure(fig, path)
 
