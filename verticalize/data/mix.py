@@ -24,10 +24,26 @@ def _draw(pool: list[dict[str, Any]], k: int, rng: random.Random) -> list[dict[s
     return out
 
 
+def _cached(length: Callable[[dict[str, Any]], int]) -> Callable[[dict[str, Any]], int]:
+    """``length`` computed once per example object (by tokens, replay repeats examples and the report
+    counts them again; tokenizing a long document twice is the cost that matters)."""
+    seen: dict[int, tuple[dict[str, Any], int]] = {}
+
+    def count(ex: dict[str, Any]) -> int:
+        hit = seen.get(id(ex))
+        if hit is None or hit[0] is not ex:
+            hit = seen[id(ex)] = (ex, length(ex))
+        return hit[1]
+
+    return count
+
+
 def replay_mix(domain: list[dict[str, Any]], general: list[dict[str, Any]], ratio: float, *, by: str = "examples",
                seed: int = 42, length: Callable[[dict[str, Any]], int] | None = None
                ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     rng = random.Random(seed)
+    if length is not None:
+        length = _cached(length)
     domain = [{**ex, "_origin": "domain"} for ex in domain]
     general = [{**ex, "_origin": "general"} for ex in general]
     if ratio <= 0 or not general:

@@ -19,7 +19,7 @@ from verticalize.errors import DataError
 from verticalize.recipe import DataSpec, Recipe
 
 __all__ = ["DataBuild", "build_training_data", "load_source", "load_pack_split", "fingerprint", "with_system_prompt",
-           "select"]
+           "select", "load_replay", "as_text"]
 
 
 @dataclass
@@ -136,6 +136,52 @@ def select(examples: list[dict[str, Any]], languages: list[str] | None, tasks: l
     return examples
 
 
+def as_text(ex: dict[str, Any]) -> dict[str, Any]:
+    """A raw-text example from any example: chats become their system/user/assistant contents joined
+    by line breaks (id, lang and task kept)."""
+    from verticalize.data.clean import example_text
+
+    if "text" in ex and "messages" not in ex:
+        return ex
+    if "chosen" in ex:
+        prompt = ex["prompt"] if isinstance(ex["prompt"], list) else [{"role": "user", "content": ex["prompt"]}]
+        chosen = ex["chosen"] if isinstance(ex["chosen"], list) else [{"role": "assistant", "content": ex["chosen"]}]
+        text = "\n".join(m["content"] for m in [*prompt, *chosen])
+    else:
+        text = example_text(ex)
+    return {"text": text, **{k: ex[k] for k in ("id", "lang", "task") if k in ex}}
+
+
+def load_replay(ref: Any, kind: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]], str]:
+    """The replay examples for one training kind, their sources' reports, and what they are.
+
+    ``sft``: chat examples (a pack's ``train:`` with its system prompt). ``cpt``: raw text -- a
+    pack's ``corpus:`` when it has one, else its chat examples rendered as text (:func:`as_text`);
+    a file or DataSource: its text rows as they are, its chats rendered."""
+    from verticalize.packs import load_domain, resolve_ref
+
+    if not isinstance(ref, str):
+        general, ginfo = load_source(DataSpec(source=ref))
+        ginfos = [ginfo]
+    elif resolve_ref("domain", ref, missing_ok=True) is not None:  # a pack (bundled, plugin, dir)
+        gpack = load_domain(ref)
+        if kind == "cpt" and gpack.corpus:
+            general, ginfos = load_pack_split(gpack, "corpus")
+            return [e for e in general if _fits("cpt", e)], ginfos, "corpus"
+        general, ginfos = load_pack_split(gpack, "train")
+        if kind == "sft":
+            general = with_system_prompt(general, gpack)
+    else:
+        general, ginfo = load_source(DataSpec(path=ref))
+        ginfos = [ginfo]
+    if kind == "sft":
+        return general, ginfos, "chat"
+    chats = sum(1 for e in general if not _fits("cpt", e))
+    text = [as_text(e) for e in general]
+    what = "text" if not chats else "chat rendered as text" if chats == len(general) else "text and chat rendered as text"
+    return text, ginfos, what
+
+
 #: which converted examples each training kind learns from, and the pack key that supplies them
 KIND_DATA: dict[str, tuple[str, str]] = {
     "sft": ("train", "chat examples (alpaca, sharegpt, messages, prompt_completion)"),
@@ -188,10 +234,15 @@ def run_step(ref: Any, examples: list[dict[str, Any]], what: str, batch_size: in
                  "target": ref.target, **{k: v for k, v in dict(counts or {}).items() if k not in ("in", "out")}}
 
 
-def build_training_data(recipe: Recipe, length: Any = None, kind: str | None = None) -> DataBuild:
+def build_training_data(recipe: Recipe, length: Any = None, kind: str | None = None, stage: Any = None
+                        ) -> DataBuild:
     """The training examples of a recipe for one training kind (``sft`` chats, ``cpt`` text, ``dpo``
     preference pairs; default: the first stage's): domain pack + ``data:``, cleaned,
-    decontaminated, mixed. Examples of other kinds are counted as unused, never silently lost."""
+    decontaminated, (cpt with ``reading_comprehension``: documents with their mined tasks), mixed
+    with replay data. Examples of other kinds are counted as unused, never silently lost.
+
+    ``stage``: the stage spec whose keys apply (default: the recipe's first stage of ``kind``);
+    ``length(example)`` -> tokens, needed for replay ``by: tokens``."""
     from verticalize.packs import load_domain
 
     kind = kind or recipe.stages[0].kind
@@ -243,23 +294,20 @@ def build_training_data(recipe: Recipe, length: Any = None, kind: str | None = N
         steps.append({"step": "pot_format", "in": len(examples), "out": len(examples), "programs": n_prog})
     if not examples:
         raise DataError("cleaning removed every training example; loosen clean: (min_length/max_length/dedup)")
-    if recipe.replay is not None and recipe.replay.ratio > 0 and kind != "sft":
-        steps.append({"step": "replay", "in": len(examples), "out": len(examples),
-                      "skipped": f"replay mixes general chat examples into sft stages, not {kind}"})
-    elif recipe.replay is not None and recipe.replay.ratio > 0:
-        from verticalize.packs import resolve_ref
+    spec = stage if stage is not None else next((st for st in recipe.stages if getattr(st, "kind", None) == kind), None)
+    if kind == "cpt" and getattr(spec, "reading_comprehension", False):
+        from verticalize.data.reading import ReadingComprehension
+        from verticalize.recipe.schema import StrategyRef
 
-        rsrc = recipe.replay.source
-        if not isinstance(rsrc, str):
-            general, ginfo = load_source(DataSpec(source=rsrc))
-            ginfos = [ginfo]
-        elif resolve_ref("domain", rsrc, missing_ok=True) is not None:  # a pack (bundled, plugin, dir)
-            gpack = load_domain(rsrc)
-            general, ginfos = load_pack_split(gpack, "train")
-            general = with_system_prompt(general, gpack)
-        else:
-            general, ginfo = load_source(DataSpec(path=rsrc))
-            ginfos = [ginfo]
+        ref = StrategyRef(target="verticalize.data.reading:ReadingComprehension")
+        ref._obj = ReadingComprehension(languages=("en", "zh"))
+        examples, report = run_step(ref, examples, "train.reading_comprehension")
+        steps.append(report)
+    if recipe.replay is not None and recipe.replay.ratio > 0 and kind == "dpo":
+        steps.append({"step": "replay", "in": len(examples), "out": len(examples),
+                      "skipped": "replay mixes general data into sft and cpt stages, not dpo"})
+    elif recipe.replay is not None and recipe.replay.ratio > 0:
+        general, ginfos, origin = load_replay(recipe.replay.source, kind)
         sources += [{**i, "role": "replay"} for i in ginfos]
         if recipe.replay.mixer is not None:
             from verticalize.strategies import build
@@ -267,9 +315,12 @@ def build_training_data(recipe: Recipe, length: Any = None, kind: str | None = N
             mixer = build(recipe.replay.mixer, "replay.mixer")
         else:
             mixer = RatioMixer(recipe.replay.ratio, recipe.replay.by)
+            if recipe.replay.by == "tokens" and length is None:
+                raise DataError("replay by tokens counts tokens with the base's tokenizer: pass "
+                                "build_training_data(..., length=fn) or use replay.by: examples")
         n = len(examples)
         examples, report = mixer.mix(examples, general, seed=recipe.seed, length=length)
-        mix = {"step": "replay", "in": n, "out": len(examples), **dict(report or {})}
+        mix = {"step": "replay", "in": n, "out": len(examples), "replay_data": origin, **dict(report or {})}
         if recipe.replay.mixer is not None:
             mix["mixer"] = recipe.replay.mixer.target
         steps.append(mix)

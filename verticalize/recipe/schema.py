@@ -332,6 +332,10 @@ class CPTSpec(_TrainSpec):
     train_embeddings: bool = Field(
         False, description="Also train embed_tokens and lm_head (LoRA/QLoRA: as modules_to_save) for new vocabulary use."
     )
+    reading_comprehension: bool = Field(
+        False, description="Append reading-comprehension tasks mined from each document (title/summary, definitions, "
+        "word-to-text, completion, NLI, cause-effect, conditionals, statute QA; en and zh; AdaptLLM-style) to its text."
+    )
 
     @model_validator(mode="after")
     def _overlap_fits(self) -> CPTSpec:
