@@ -92,31 +92,57 @@ class LockError(VerticalizeError, RuntimeError):
         super().__init__(message)
 
 
+#: key paths deeper than this are not indexed (a recipe is a few levels deep; a hostile one is refused anyway)
+_LINE_INDEX_DEPTH = 64
+
+
 def line_index(text: str) -> dict[tuple, int]:
     """Map the key paths of a YAML document to 1-based line numbers (``("train", 0, "path") -> 9``), so
-    that messages about a recipe, a domain.yaml or a suite file can name the line. Empty when the text
-    does not parse (the parser's own error names the line then)."""
+    that messages about a recipe, a domain.yaml or a suite file can name the line. Where the text does
+    not parse, the paths seen before the error (the parser's own error names the line then).
+
+    Reads the parser's event stream, never a composed tree: an alias is one event, not a copy of
+    what it names (an alias bomb costs what its text costs), and nesting depth costs no recursion."""
     import yaml
 
     out: dict[tuple, int] = {}
+    # one frame per open collection: [path, is_mapping, expecting_a_key, current_key, next_index]
+    stack: list[list] = []
+    node_events = (yaml.ScalarEvent, yaml.AliasEvent, yaml.MappingStartEvent, yaml.SequenceStartEvent)
     try:
-        root = yaml.compose(text)
+        for ev in yaml.parse(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # libyaml when there
+            if isinstance(ev, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+                stack.pop()
+                continue
+            if isinstance(ev, yaml.DocumentEndEvent):
+                break  # the first document only (a recipe is one document)
+            if not isinstance(ev, node_events):
+                continue
+            path: tuple | None = ()
+            if stack:
+                top = stack[-1]
+                if top[1] and top[2]:  # a mapping key
+                    top[2] = False
+                    top[3] = ev.value if isinstance(ev, yaml.ScalarEvent) else None  # complex keys: not indexed
+                    if top[0] is not None and top[3] is not None:
+                        out[top[0] + (top[3],)] = ev.start_mark.line + 1
+                    path = None  # what a key contains is not a key path
+                elif top[1]:  # a mapping value
+                    top[2] = True
+                    path = top[0] + (top[3],) if top[0] is not None and top[3] is not None else None
+                else:  # a sequence item
+                    path = top[0] + (top[4],) if top[0] is not None else None
+                    if path is not None:
+                        out[path] = ev.start_mark.line + 1
+                    top[4] += 1
+            if isinstance(ev, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+                if len(stack) >= 4 * _LINE_INDEX_DEPTH:
+                    break  # hostile nesting: PyYAML's scanner is quadratic in flow depth; index what came before
+                if path is not None and len(path) >= _LINE_INDEX_DEPTH:
+                    path = None  # deeper keys are not indexed: memory stays linear in the text
+                stack.append([path, isinstance(ev, yaml.MappingStartEvent), True, None, 0])
     except yaml.YAMLError:
-        return out
-
-    def walk(node: object, path: tuple) -> None:
-        if isinstance(node, yaml.MappingNode):
-            for k, v in node.value:
-                key = k.value
-                out[path + (key,)] = k.start_mark.line + 1
-                walk(v, path + (key,))
-        elif isinstance(node, yaml.SequenceNode):
-            for i, v in enumerate(node.value):
-                out[path + (i,)] = v.start_mark.line + 1
-                walk(v, path + (i,))
-
-    if root is not None:
-        walk(root, ())
+        pass
     return out
 
 

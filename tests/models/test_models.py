@@ -72,7 +72,7 @@ def test_tiny_is_deterministic_and_has_marked_template() -> None:
         tokenize=True, return_dict=True, return_assistant_tokens_mask=True)
     mask = out["assistant_masks"]
     assigned = tok.decode([t for t, m in zip(out["input_ids"], mask) if m])
-    assert assigned == "4<|im_end|>"
+    assert assigned == "4<|im_end|>\n"  # the end-of-turn newline is learned, as in TRL's ChatML training templates
     m1, m2 = load_model(r), load_model(r)
     import torch
 

@@ -116,3 +116,12 @@ def test_unsupported_combinations_fail_at_validate(tmp_path: Path) -> None:
     problems = validate(p)
     assert any("init 'loftq' needs the base's full-precision weights" in x and "use kind: lora" in x for x in problems)
     assert any("train.optim: 'adamw_9bit' is not allowed; did you mean 'adamw_8bit'?" in x for x in problems), problems
+
+
+@pytest.mark.parametrize("keep", [0, 2])
+def test_keep_checkpoints(tmp_path: Path, chat_jsonl: Path, keep: int) -> None:
+    run = tiny_adapter(tmp_path, chat_jsonl, **{**SMALL, "max_steps": 6}, save_steps=2, keep_checkpoints=keep) \
+        .lora(r=4).train(output_dir=tmp_path / "run", quiet=True)
+    kept = sorted(p.name for p in (run.output_dir / "checkpoints").glob("checkpoint-*"))
+    assert kept == ["checkpoint-4", "checkpoint-6"][2 - keep:] if keep else kept == []
+    assert (run.output_dir / "adapter" / "README.md").read_text().count("sha256") >= 1  # the model card

@@ -129,7 +129,7 @@ def test_assistant_only_labels(tmp_path: Path) -> None:
     batch = next(iter(trainer.get_train_dataloader()))
     ids, labels = batch["input_ids"][0], batch["labels"][0]
     trained = tok.decode([int(t) for t, lab in zip(ids, labels) if lab != -100])
-    assert trained == "the answer<|im_end|>"
+    assert trained == "the answer<|im_end|>\n"
 
 
 def test_same_seed_same_losses(tmp_path: Path, chat_jsonl: Path) -> None:

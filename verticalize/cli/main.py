@@ -12,18 +12,28 @@ from typing import Any
 
 import click
 
-from verticalize.cli._common import friendly, set_option
+from verticalize.cli._common import friendly, set_option, silence_progress
 
 __all__ = ["main", "cli"]
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="verticalize")
-def cli() -> None:
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars or library chatter (every command).")
+@click.pass_context
+def cli(ctx: click.Context, quiet: bool) -> None:
     """verticalize: turn a general base LLM into a vertical (finance / medical / legal) model.
 
     Start with `verticalize quickstart` (offline, a few minutes on a CPU).
     """
+    ctx.obj = {"quiet": quiet}
+    if quiet:
+        ctx.with_resource(silence_progress())
+
+
+def _quiet_from_group() -> bool:
+    ctx = click.get_current_context(silent=True)
+    return bool(ctx and isinstance(ctx.find_root().obj, dict) and ctx.find_root().obj.get("quiet"))
 
 
 def trust_option(fn: Any) -> Any:
@@ -37,15 +47,18 @@ def trust_option(fn: Any) -> Any:
 @set_option
 @trust_option
 @click.option("--data", "check_data", is_flag=True, help="Also parse every data file and list its bad rows.")
+@click.option("--trust-paths", is_flag=True, help="Allow a run dir outside the working directory and kernel/device "
+              "files as data, as `train --trust-paths` does.")
 @friendly
-def validate(recipes: tuple[str, ...], overrides: tuple[str, ...], trust_code: bool, check_data: bool) -> None:
+def validate(recipes: tuple[str, ...], overrides: tuple[str, ...], trust_code: bool, check_data: bool,
+             trust_paths: bool) -> None:
     """Check recipes without loading a model: keys, types, names, data files, strategy objects.
     Reports every problem."""
     from verticalize.run.validate import validate as check
 
     failed = 0
     for name in recipes:
-        problems = check(name, list(overrides), trust_code=trust_code, data=check_data)
+        problems = check(name, list(overrides), trust_code=trust_code, data=check_data, trust_paths=trust_paths)
         if problems:
             failed += 1
             click.echo(f"{name}: {len(problems)} problem(s)", err=True)
@@ -65,14 +78,24 @@ def validate(recipes: tuple[str, ...], overrides: tuple[str, ...], trust_code: b
               help="Continue a crashed run from its last complete checkpoint (no RECIPE: its own recipe is used).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
 @click.option("--ignore-lock", is_flag=True, help="Train even if the recipe's <stem>.lock.json does not match.")
+@click.option("--trust-paths", is_flag=True,
+              help="Let the recipe choose a run dir outside the working directory and read kernel/device files "
+                   "(/proc, /dev, /sys); only for recipes you trust.")
 @trust_option
 @friendly
 def train(recipe: str | None, overrides: tuple[str, ...], output_dir: str | None, resume_dir: str | None, quiet: bool,
-          ignore_lock: bool, trust_code: bool) -> None:
+          ignore_lock: bool, trust_paths: bool, trust_code: bool) -> None:
     """Train a recipe (a YAML path or a shipped recipe name); writes a run dir.
 
     `verticalize train --resume RUN_DIR` continues a run that was killed (RUN_DIR.incomplete).
     """
+    quiet = quiet or _quiet_from_group()
+    with silence_progress(quiet):
+        _train(recipe, overrides, output_dir, resume_dir, quiet, ignore_lock, trust_paths, trust_code)
+
+
+def _train(recipe: str | None, overrides: tuple[str, ...], output_dir: str | None, resume_dir: str | None, quiet: bool,
+           ignore_lock: bool, trust_paths: bool, trust_code: bool) -> None:
     from verticalize.errors import RecipeError
     from verticalize.recipe import load_recipe
     from verticalize.packs import find_recipe
@@ -92,7 +115,9 @@ def train(recipe: str | None, overrides: tuple[str, ...], output_dir: str | None
         from verticalize.team.lock import enforce_lock
 
         enforce_lock(path, r)
-    run = execute(r, output_dir, quiet=quiet)
+    if output_dir is None and any(o.split("=", 1)[0].strip() == "output_dir" for o in overrides):
+        output_dir = r.output_dir  # --set output_dir=... is the user's own choice, like --output-dir
+    run = execute(r, output_dir, quiet=quiet, trust_paths=trust_paths)
     _print_result(run)
 
 
@@ -126,10 +151,14 @@ def _print_result(run: Any) -> None:
     click.echo(f"trained {m.get('global_step')} steps, mean train loss {m.get('train_loss', float('nan')):.4f}, "
                f"{run.manifest['timings']['total']:.0f} s")
     if rep is not None:
+        ci = rep.intervals
         for suite, row in rep.scores.items():
             if "before" in row and "after" in row:
+                iv = ci.get(suite, {})
+                unc = (f"; n={iv['n']}, 95% interval of the change {iv['delta'][0]:+.3f} to {iv['delta'][1]:+.3f}"
+                       if "delta" in iv else "")
                 click.echo(f"{suite}: score before {row['before']:.3f} -> after {row['after']:.3f} "
-                           f"({row['delta']:+.3f})")
+                           f"({row['delta']:+.3f}{unc})")
             else:
                 click.echo(f"{suite}: " + ", ".join(f"{k} {v:.3f}" for k, v in row.items()))
         click.echo(f"report: {run.output_dir / 'eval' / 'report.md'}")
@@ -154,8 +183,10 @@ def sweep(recipe: str, overrides: tuple[str, ...], ratios: str, tolerance: float
         values = [float(x) for x in ratios.split(",") if x.strip()]
     except ValueError:
         raise RecipeError(f"--replay {ratios!r}: expected comma-separated numbers in [0, 1), e.g. 0,0.05,0.2") from None
-    res = Adapter.from_yaml(find_recipe(recipe), list(overrides)).sweep(values, output_dir, tolerance=tolerance,
-                                                                        quiet=quiet)
+    quiet = quiet or _quiet_from_group()
+    with silence_progress(quiet):
+        res = Adapter.from_yaml(find_recipe(recipe), list(overrides)).sweep(values, output_dir, tolerance=tolerance,
+                                                                            quiet=quiet)
     click.echo(res.to_markdown(tolerance))
     click.echo(f"sweep: {Path(output_dir) / 'sweep.md'}, plot {Path(output_dir) / 'sweep.png'}")
 
@@ -231,6 +262,15 @@ def _register_team_commands() -> None:
 
 
 _register_team_commands()
+
+
+def _register_chat_commands() -> None:
+    from verticalize.cli.chat import register  # chat, serve (verticalize/cli/chat.py)
+
+    register(cli)
+
+
+_register_chat_commands()
 
 
 def main(argv: list[str] | None = None) -> None:

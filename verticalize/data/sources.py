@@ -214,12 +214,21 @@ def _jsonl(path: Path, on_error: str, rep: LoadReport, encoding: str | None = No
         except json.JSONDecodeError as e:
             _bad(f"{path}:{i}: malformed JSON ({e.msg} at column {e.colno})", on_error, rep)
             continue
+        except (RecursionError, ValueError) as e:  # nesting past Python's limit; a number past int()'s 4300 digits
+            _bad(f"{path}:{i}: unreadable JSON ({_json_limit(e)})", on_error, rep)
+            continue
         if not isinstance(row, dict):
             _bad(f"{path}:{i}: expected a JSON object per line, got {type(row).__name__}", on_error, rep)
             continue
         row["_line"] = i
         rows.append(row)
     return rows
+
+
+def _json_limit(e: BaseException) -> str:
+    if isinstance(e, RecursionError):
+        return "nested deeper than Python's recursion limit"
+    return "a number with more digits than Python reads (4300)" if "digits" in str(e) else str(e).split("\n")[0]
 
 
 def _txt(path: Path, on_error: str, rep: LoadReport, encoding: str | None = None, fallback: str | None = None
@@ -264,6 +273,8 @@ def _json(path: Path, on_error: str, rep: LoadReport, encoding: str | None = Non
             lines = [(i, ln.removesuffix("\r")) for i, ln in enumerate(text.split("\n"), 1)]
             return _jsonl(path, on_error, rep, lines=lines)
         raise DataError(f"{path}:{e.lineno}: malformed JSON ({e.msg} at column {e.colno})") from None
+    except (RecursionError, ValueError) as e:
+        raise DataError(f"{path}: unreadable JSON ({_json_limit(e)})") from None
     if isinstance(data, dict):  # {"data": [...]}, or {id: {...}, ...} as PubMedQA and FiQA ship
         lists = [v for v in data.values() if isinstance(v, list)]
         if len(lists) == 1 and len(data) <= 3:

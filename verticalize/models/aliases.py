@@ -14,7 +14,7 @@ class ModelInfo:
     alias: str
     hub_id: str | None
     family: str
-    template: str  # chat template family: chatml | llama3 | chatglm3 | plain
+    template: str  # chat template family, informational (training keeps the model's own template)
     lora_targets: tuple[str, ...] = LLAMA_LIKE_TARGETS
     trust_remote_code: bool = False
     modelscope_id: str | None = None

@@ -12,7 +12,7 @@ from verticalize.errors import MissingDependencyError, ModelLoadError, UnknownNa
 from verticalize.models.aliases import ALIASES, LLAMA_LIKE_TARGETS, ModelInfo, find_alias
 from verticalize.recipe import BaseSpec
 
-__all__ = ["ResolvedModel", "resolve_model", "load_tokenizer", "load_model", "lora_targets"]
+__all__ = ["ResolvedModel", "resolve_model", "load_tokenizer", "load_model", "lora_targets", "hub_reference"]
 
 log = logging.getLogger("verticalize")
 
@@ -122,24 +122,36 @@ def _hub_error(r: ResolvedModel, e: Exception) -> ModelLoadError:
 
 
 def load_tokenizer(r: ResolvedModel, path: str | None = None) -> Any:
-    """The tokenizer, with a chat template carrying ``{% generation %}`` markers when the family has one."""
+    """The tokenizer with the model's own chat template, untouched (see models/templates.py for how
+    training finds the assistant's tokens in it); a tokenizer without any chat template (a base
+    model) gets :data:`~verticalize.models.templates.FALLBACK_TEMPLATE`."""
     from transformers import AutoTokenizer
 
-    from verticalize.models.templates import CHAT_TEMPLATES, has_generation_markers
+    from verticalize.models.templates import FALLBACK_TEMPLATE
 
     path = path or _local_path(r)
     try:
         tok = AutoTokenizer.from_pretrained(path, revision=r.revision, trust_remote_code=r.trust_remote_code)
     except (OSError, ValueError) as e:
         raise _hub_error(r, e) from e
-    family = r.template
-    if not has_generation_markers(tok.chat_template) and family in CHAT_TEMPLATES:
-        template, eot = CHAT_TEMPLATES[family]
-        if family == "plain" or eot in tok.get_vocab():
-            tok.chat_template = template
+    if not getattr(tok, "chat_template", None):
+        log.info("base %r has no chat template: training with verticalize's plain 'User: / Assistant:' template",
+                 r.name)
+        tok.chat_template = FALLBACK_TEMPLATE
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     return tok
+
+
+def hub_reference(r: ResolvedModel) -> tuple[str | None, str | None]:
+    """(Hugging Face hub id, revision) another machine loads this base from: the hub id of an alias
+    (offline and ModelScope ones included) or of a hub base; (None, None) for a local dir or an
+    offline base that exists only here."""
+    if r.source == "hf":
+        return r.location, r.revision
+    if r.info is not None and r.info.hub_id:  # a ModelScope or offline revision is no hub revision
+        return r.info.hub_id, None
+    return None, None
 
 
 def lora_targets(r: ResolvedModel) -> list[str] | str:
@@ -161,6 +173,10 @@ def load_model(r: ResolvedModel, *, dtype: Any = None, quantization_config: Any 
     if device_map is not None:
         kwargs["device_map"] = device_map
     try:
-        return AutoModelForCausalLM.from_pretrained(path, **kwargs)
+        model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
     except (OSError, ValueError) as e:
         raise _hub_error(r, e) from e
+    hub_id, revision = hub_reference(r)
+    if hub_id is not None:  # what saved adapters record as their base (train/weights.py), not a cache path
+        model.verticalize_base = {"hub_id": hub_id, "revision": revision}
+    return model

@@ -7,7 +7,8 @@ train or evals, and never torch: ``verticalize validate`` stays fast.
 - ``_errors``: the messages (key path, file:line, closest valid name)
 """
 
-from verticalize.recipe._io import apply_overrides, parse_recipe, read_recipe_text, recipe_json_schema
+from verticalize.recipe._io import (apply_overrides, load_yaml, parse_recipe, read_recipe_text, recipe_json_schema,
+                                    special_file)
 from verticalize.recipe._overlay import (SET, Origin, Overlay, annotated_yaml, load_recipe, read_overlay,
                                          resolve_extends, untrusted)
 from verticalize.recipe.schema import (DATA_FORMATS, BaseSpec, BenchmarkSuiteSpec, CleanSpec, CPTSpec, DataSpec, DPOSpec, EvalSpec,
@@ -17,4 +18,5 @@ from verticalize.recipe.schema import (DATA_FORMATS, BaseSpec, BenchmarkSuiteSpe
 __all__ = ["Recipe", "StrategyRef", "BenchmarkSuiteSpec", "BaseSpec", "DataSpec", "CleanSpec", "ReplaySpec", "MixSpec", "LoraSpec", "QLoraSpec",
            "FullSpec", "SFTSpec", "CPTSpec", "DPOSpec", "PotSpec", "GenerationSpec", "EvalSpec", "DATA_FORMATS",
            "load_recipe", "parse_recipe", "apply_overrides", "recipe_json_schema", "read_recipe_text",
-           "read_overlay", "annotated_yaml", "resolve_extends", "Overlay", "Origin", "SET", "untrusted"]
+           "read_overlay", "annotated_yaml", "resolve_extends", "Overlay", "Origin", "SET", "untrusted", "load_yaml",
+           "special_file"]

@@ -299,7 +299,8 @@ class _TrainSpec(_Spec):
     gradient_checkpointing: Literal["auto"] | bool = Field("auto", description="auto: on for GPUs, off on CPU.")
     optim: Literal["adamw_torch", "adamw_torch_fused", "adamw_8bit", "paged_adamw_8bit", "paged_adamw_32bit",
                    "adafactor", "sgd"] = Field(
-        "adamw_torch", description="Optimizer (the 8-bit and paged ones are bitsandbytes', for GPUs).")
+        "adamw_torch_fused", description="Optimizer (transformers' default; the 8-bit and paged ones are "
+        "bitsandbytes', for GPUs).")
     use_liger_kernel: bool = Field(False, description="Liger's fused Triton kernels (GPU; pip install liger-kernel).")
     report_to: list[Literal["tensorboard", "wandb", "mlflow", "trackio"]] = Field(
         default_factory=list, description="Experiment trackers the trainer logs to (their own packages and "
@@ -475,6 +476,8 @@ class Recipe(_Spec):
     def _data_shorthand(cls, v: Any) -> Any:
         if isinstance(v, (str, dict)):
             v = [v]
+        elif v is not None and not isinstance(v, (list, tuple)):
+            raise ValueError(f"data is a list of datasets ({{path: ...}} or {{source: ...}}), got {v!r}")
         return [{"path": x} if isinstance(x, str) else x for x in (v or [])]
 
     @field_validator("method", mode="before")

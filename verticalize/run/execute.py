@@ -35,15 +35,22 @@ from typing import Any, Iterator
 from verticalize.errors import RunError
 from verticalize.recipe import Recipe
 from verticalize.run.result import Run
-from verticalize.run.rundir import (Writer, default_output_dir, nothing_trained, rank_and_world, resumable,
-                                    stage_dirs, write_recipe)
+from verticalize.run.rundir import (RunLock, Writer, check_paths, default_output_dir, nothing_trained, rank_and_world,
+                                    read_manifest, resumable, stage_dirs, write_failure, write_manifest, write_recipe,
+                                    writing)
 from verticalize.versions import package_versions
 
 __all__ = ["Run", "execute", "resume", "default_output_dir"]
 
 def execute(recipe: Recipe, output_dir: str | Path | None = None, *, quiet: bool = False,
-            resume: bool = False) -> Run:
-    """Run a recipe end to end; ``resume``: continue the crashed run at ``output_dir``."""
+            resume: bool = False, trust_paths: bool = False) -> Run:
+    """Run a recipe end to end; ``resume``: continue the crashed run at ``output_dir``.
+
+    One process at a time per run dir (``<output_dir>.lock``; a second one stops at once, naming the
+    holder). A recipe may not choose a run dir outside the working directory -- ``output_dir`` given
+    here may -- nor make training read kernel or device files, unless ``trust_paths``. A write that
+    fails (disk full, quota, file size limit) ends the run with a one-line RunError naming the path and
+    the cause; the ``.incomplete`` dir and its last complete checkpoint are kept for ``resume``."""
     rank, world = rank_and_world()
     main = rank == 0
     if world > 1 and not (output_dir or recipe.output_dir):
@@ -51,8 +58,29 @@ def execute(recipe: Recipe, output_dir: str | Path | None = None, *, quiet: bool
                        "or set output_dir: in the recipe")
     final = Path(output_dir or recipe.output_dir or default_output_dir(recipe))
     work = final.with_name(final.name + ".incomplete")
+    if not resume:
+        problems = check_paths(recipe, explicit_output=output_dir is not None, trust_paths=trust_paths)
+        if problems:
+            raise RunError(problems[0] if len(problems) == 1 else
+                           f"{len(problems)} problem(s):\n  " + "\n  ".join(problems))
+    lock = RunLock(final) if main else None
+    if lock is not None:
+        lock.acquire()
+    try:
+        return _execute_locked(recipe, final, work, main, world, quiet, resume)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _execute_locked(recipe: Recipe, final: Path, work: Path, main: bool, world: int, quiet: bool,
+                    resume: bool) -> Run:
     if resume:
         recipe = resumable(final, work)
+        done = read_manifest(work / "manifest.json", strict=False) if (work / "manifest.json").is_file() else {}
+        if main and done.get("status") == "complete" and ((work / "adapter").is_dir() or (work / "model").is_dir()):
+            os.replace(work, final)  # it finished; only the rename was missed
+            return Run(final)
     else:
         if final.exists():
             raise RunError(f"run dir {final} already exists; choose another output_dir (or remove it)")
@@ -61,8 +89,15 @@ def execute(recipe: Recipe, output_dir: str | Path | None = None, *, quiet: bool
                            "(or remove that dir to start over)")
         recipe = recipe.model_copy(update={"output_dir": str(final)})
         if main:
-            work.mkdir(parents=True)
-            write_recipe(recipe, work / "recipe.yaml")
+            try:
+                work.mkdir(parents=True)
+                write_recipe(recipe, work / "recipe.yaml")
+            except OSError as e:
+                shutil.rmtree(work, ignore_errors=True)
+                failed = _failed_write(e, work, final, kept=False)
+                if failed is None:
+                    raise
+                raise failed from e
     from verticalize.strategies import build
 
     reporters = [build(r, f"reporters[{i}]") for i, r in enumerate(recipe.reporters)]
@@ -70,14 +105,55 @@ def execute(recipe: Recipe, output_dir: str | Path | None = None, *, quiet: bool
     try:
         return _execute(recipe, final, work, out, resume, world)
     except BaseException as e:
+        kept = True
         if main and not resume and nothing_trained(work):  # nothing of value yet: leave no dir behind
             shutil.rmtree(work, ignore_errors=True)
+            kept = False
         if hasattr(e, "signum") and isinstance(e, RunError):  # preempted: say how to continue
             e.args = (f"{e.args[0]}; resume with `verticalize train --resume {final}`",)
+        if main and isinstance(e, Exception):
+            failed = _failed_write(e, work, final, kept=kept and work.is_dir())
+            if failed is not None:
+                _mark_failed(work, str(failed))
+                raise failed from e
         raise
     finally:
         for r in reporters:
             r.close()
+
+
+def _failed_write(e: BaseException, work: Path, final: Path, kept: bool) -> RunError | None:
+    """A failed write as one line: the path, the cause, what was kept and how to continue (None: not a write)."""
+    hit = write_failure(e, work)
+    if hit is None:
+        return None
+    path, cause = hit
+    what = f"could not write {path}" if path is not None else f"a write under {work} failed"
+    if not kept:
+        return RunError(f"{what}: {cause}; nothing was trained yet and no run dir was kept")
+    from verticalize.train.checkpoints import last_complete_checkpoint
+
+    ckpts = [c for d in _stage_dirs_on_disk(work) if (c := last_complete_checkpoint(d / "checkpoints", warn=False))]
+    last = f"last complete checkpoint {ckpts[-1].relative_to(work)}" if ckpts else "no complete checkpoint yet"
+    return RunError(f"{what}: {cause}; the unfinished run is kept at {work} ({last}): free space (or lift the "
+                    f"limit), then continue with `verticalize train --resume {final}`")
+
+
+def _stage_dirs_on_disk(work: Path) -> list[Path]:
+    """The run's stage dirs as they are on disk (the run dir itself, or stages/NN-kind/)."""
+    stages = sorted(p for p in (work / "stages").glob("*") if p.is_dir()) if (work / "stages").is_dir() else []
+    return stages or [work]
+
+
+def _mark_failed(work: Path, message: str) -> None:
+    """Best effort (the disk may be full): status "failed" and the error in the manifest."""
+    try:
+        m = read_manifest(work / "manifest.json", strict=False) if (work / "manifest.json").is_file() else {}
+        if m:
+            m.update(status="failed", error=message)
+            write_manifest(work / "manifest.json", m)
+    except Exception:  # noqa: BLE001, S110 -- best effort: the error being reported matters more
+        pass
 
 
 def resume(run_dir: str | Path, *, quiet: bool = False) -> Run:
@@ -148,7 +224,7 @@ def _execute(recipe: Recipe, final: Path, work: Path, out: Writer, resume: bool,
 
 
 def _start(recipe: Recipe, final: Path, work: Path, out: Writer, resume: bool, world: int) -> _Ctx:
-    old = json.loads((work / "manifest.json").read_text("utf-8")) if resume and (work / "manifest.json").is_file() else {}
+    old = read_manifest(work / "manifest.json", strict=False) if resume and (work / "manifest.json").is_file() else {}
     now = datetime.now(timezone.utc).isoformat(timespec="seconds")
     manifest: dict[str, Any] = {
         "status": "running", "started": old.get("started") or now, "recipe_sha256": recipe.fingerprint(),
@@ -156,7 +232,7 @@ def _start(recipe: Recipe, final: Path, work: Path, out: Writer, resume: bool, w
         "world_size": world,
     }
     if resume:
-        manifest["resumed"] = [*old.get("resumed", []), now]
+        manifest["resumed"] = [*(old.get("resumed") or []), now]
     out.json("manifest.json", manifest)
     return _Ctx(recipe, final, work, out, resume, world, manifest, old)
 
@@ -241,6 +317,8 @@ def _train(ctx: _Ctx, base: _Base, plan: _Plan, model: Any) -> _Trained:
     if ctx.out.reporters and ctx.out.main:
         callbacks.append(ReporterCallback(ctx.out.reporters))
     dirs = stage_dirs(recipe, ctx.work)
+    if ctx.resume and ctx.out.main:
+        _discard_unusable_checkpoints(ctx, dirs)
     with ctx.timed("train"):
         model, results = run_stages(recipe, plan.stages, plan.method, model, base.tokenizer,
                                     [d.train for d in plan.datas], dirs, base.device, lora_targets(base.resolved),
@@ -250,8 +328,22 @@ def _train(ctx: _Ctx, base: _Base, plan: _Plan, model: Any) -> _Trained:
                                   for st, d, r in zip(plan.stages, dirs, results)]
     adapter = hasattr(model, "peft_config")  # a PeftModel: save the adapter, else the whole model
     dest = weights_dir(ctx.work, "lora" if adapter else "full")
-    save_result(results[-1], dest, ctx.out.main)
+    with writing(dest):
+        save_result(results[-1], dest, ctx.out.main)
     return _Trained(model, results, dest, adapter)
+
+
+def _discard_unusable_checkpoints(ctx: _Ctx, dirs: list[Path]) -> None:
+    """Resuming: checkpoints newer than the last good one (unfinished saves, damaged ones -- each named in a
+    warning) are removed, so that the steps they held are saved afresh with no stale file mixed in."""
+    from verticalize.train.checkpoints import discard_after, last_complete_checkpoint
+
+    for d in dirs:
+        keep = last_complete_checkpoint(d / "checkpoints")
+        gone = discard_after(d / "checkpoints", keep)
+        if gone:
+            ctx.out.say(f"[verticalize] discarded {', '.join(g.name for g in gone)} (unfinished or damaged); "
+                        + (f"resuming from {keep.name}" if keep else "no complete checkpoint: the stage starts over"))
 
 
 def _finish(ctx: _Ctx, base: _Base, plan: _Plan, trained: _Trained, before: dict[str, Any] | None,
@@ -272,26 +364,36 @@ def _finish(ctx: _Ctx, base: _Base, plan: _Plan, trained: _Trained, before: dict
         from verticalize.evals import EvalReport
 
         report = EvalReport(evals, meta={"recipe_sha256": recipe.fingerprint()})
-        report.save(work / "eval")
+        with writing(work / "eval"):
+            report.save(work / "eval")
         for r in ctx.out.reporters:
             r.scores(report.to_dict())
-    for d in stage_dirs(recipe, work):
-        shutil.rmtree(d / "checkpoints", ignore_errors=True)
-    (work / "eval_before.json").unlink(missing_ok=True)
     ctx.timings["total"] = time.perf_counter() - t_start
     ctx.manifest.update(status="complete", finished=datetime.now(timezone.utc).isoformat(timespec="seconds"),
                         timings={k: round(v, 3) for k, v in ctx.timings.items()},
                         metrics=dict(trained.results[-1].metrics), artifact="adapter" if trained.adapter else "model")
-    ctx.out.json("manifest.json", ctx.manifest)
+    from verticalize.train.card import write_model_card
+    from verticalize.train.checkpoints import prune_checkpoints
+
+    with writing(trained.dest / "README.md"):
+        write_model_card(trained.dest, recipe, ctx.manifest, report if evals else None)
+    ctx.out.json("manifest.json", ctx.manifest)  # the last write: checkpoints stay until it succeeded
+    dirs = stage_dirs(recipe, work)
+    for d in dirs[:-1]:  # earlier stages: their weights are saved in their stage dir
+        shutil.rmtree(d / "checkpoints", ignore_errors=True)
+    prune_checkpoints(dirs[-1] / "checkpoints", int(getattr(recipe.stages[-1], "keep_checkpoints", 1)))
+    (work / "eval_before.json").unlink(missing_ok=True)
     os.replace(work, ctx.final)
 
 
 def _save_final(recipe: Recipe, stages: list[Any], tokenizer: Any, work: Path, dest: Path, results: list[Any]) -> None:
     from verticalize.plots import loss_curve
 
-    tokenizer.save_pretrained(dest)
+    with writing(dest):
+        tokenizer.save_pretrained(dest)
     title = f"{recipe.domain or 'custom'} {'+'.join(st.kind for st in stages)} {recipe.method.kind} loss"
-    loss_curve([(st.kind, r.log_history) for st, r in zip(stages, results)], work / "loss.png", title=title)
+    with writing(work / "loss.png"):
+        loss_curve([(st.kind, r.log_history) for st, r in zip(stages, results)], work / "loss.png", title=title)
 
 
 def _reload(resolved: Any, dest: Path, full: bool) -> Any:

@@ -2,7 +2,8 @@
 (bitsandbytes 8-bit / 4-bit) and pushed to the Hugging Face hub.
 
 The dir holds safetensors weights, config.json, generation_config.json, the tokenizer with its
-chat template, and ``verticalize_export.json`` (where it came from). Loading it needs no
+chat template (the base model's own), ``verticalize_export.json`` (where it came from) and
+``README.md``, the model card (verticalize/train/card.py). Loading it needs no
 verticalize import: ``AutoModelForCausalLM.from_pretrained(dir)`` (plus ``bitsandbytes`` installed
 for a quantized export).
 """
@@ -44,11 +45,30 @@ def export_run(run: Any, out_dir: str | Path, *, merge: bool = True, quantize: Q
     tok.save_pretrained(out)
     info = {"run": str(run.output_dir), "base": run.recipe.base.model, "method": run.recipe.method.kind,
             "merged": bool(merge and run.adapter_path is not None), "quantize": quantize,
-            "recipe_sha256": run.recipe.fingerprint(), "metrics": run.metrics}
+            "recipe_sha256": run.recipe.fingerprint(), "metrics": run.metrics,
+            # what `verticalize chat|serve EXPORT` needs: the run's generation settings and system prompt
+            "generation": run.recipe.eval.generation.model_dump(), "system": _system_prompt(run.recipe)}
     (out / "verticalize_export.json").write_text(json.dumps(info, indent=2, default=str), encoding="utf-8")
+    from verticalize.train.card import write_model_card
+
+    write_model_card(out, run.recipe, run.manifest, run.report,  # README.md: base, data, recipe, scores
+                     export={"merged": info["merged"], "quantize": quantize})
     if push_to_hub:
         _push(out, push_to_hub, private)
     return out
+
+
+def _system_prompt(recipe: Any) -> str | None:
+    """The domain pack's system prompt (what ``Run.generate`` adds), None without a domain."""
+    if not recipe.domain:
+        return None
+    from verticalize.errors import VerticalizeError
+    from verticalize.packs import load_domain
+
+    try:
+        return load_domain(recipe.domain).system_for("en")
+    except VerticalizeError:
+        return None
 
 
 def _generation_config(model: Any, tok: Any) -> None:

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,9 @@ class Run:
             inc = self.output_dir.with_name(self.output_dir.name + ".incomplete")
             hint = f" (an unfinished run is at {inc})" if inc.exists() else ""
             raise RunError(f"{self.output_dir} is not a finished verticalize run (no manifest.json){hint}")
-        self.manifest: dict[str, Any] = json.loads(mpath.read_text(encoding="utf-8"))
+        from verticalize.run.rundir import read_manifest
+
+        self.manifest: dict[str, Any] = read_manifest(mpath)  # damaged: a RunError naming it; edited: a warning
         if self.manifest.get("status") != "complete":
             raise RunError(f"{self.output_dir}: run status is {self.manifest.get('status')!r}, not complete")
         self.recipe: Recipe = load_recipe(self.output_dir / "recipe.yaml", trust_code=True)  # written by the run

@@ -14,7 +14,7 @@ __all__ = ["validate"]
 
 
 def validate(name: str | Path, overrides: list[str] | None = None, *, trust_code: bool = False,
-             data: bool = False) -> list[str]:
+             data: bool = False, trust_paths: bool = False) -> list[str]:
     """Every problem of a recipe (a path or a shipped recipe name), found without loading a model or
     torch, each with the file:line (or ``--set``) that set it: keys and types, names (base model,
     domain, suites, replay source), data files, strategy objects (importable, args fit, Protocol
@@ -61,6 +61,10 @@ def validate(name: str | Path, overrides: list[str] | None = None, *, trust_code
             spec = DataSpec(path=suite.path, preset=suite.preset, config=suite.config, layout=suite.layout,
                             encoding=suite.encoding, split_file=suite.split_file, split=suite.split)
             problems += [f"{where_s}: eval.suites[{i}]: {p}" for p in check_spec(spec, path.parent)]
+    from verticalize.run.rundir import check_paths
+
+    for msg in check_paths(recipe, explicit_output=False, trust_paths=trust_paths):  # what train would refuse
+        problems.append(f"{_at(ov, msg.split(':', 1)[0])}: {msg}")
     if not recipe.domain and not recipe.data:
         problems.append(f"{ov.chain[0]}: no training data: set domain: <pack> or data: [{{path: ...}}]")
     if data:

@@ -189,7 +189,29 @@ def read_lock(path: str | Path) -> dict[str, Any]:
     if not isinstance(lock, dict) or any(not isinstance(lock.get(k), dict) for k in need):
         raise LockError(f"{p}: not a verticalize lock (needs the mappings {', '.join(need)}); "
                         "recreate it with `verticalize lock --force`")
+    files = [(f"data[{k!r}]", v) for k, v in lock["data"].items()]
+    if isinstance(lock["base"].get("files"), dict):
+        files += [(f"base.files[{k!r}]", v) for k, v in lock["base"]["files"].items()]
+    bad = [f"{key}: {why}" for key, entry in files if (why := _entry_problem(entry))]
+    if bad:
+        raise LockError(f"{p} is damaged or was edited by hand: {'; '.join(bad[:5])}"
+                        + (f" (and {len(bad) - 5} more)" if len(bad) > 5 else "")
+                        + "; recreate it with `verticalize lock --force`", problems=bad)
     return lock
+
+
+def _entry_problem(entry: Any) -> str | None:
+    """What is wrong with one file entry of a lock (None: well formed)."""
+    if not isinstance(entry, dict):
+        return f"expected {{sha256, size}}, got {type(entry).__name__} {str(entry)[:40]!r}"
+    if entry.get("missing") is True or isinstance(entry.get("hub"), str):
+        return None
+    sha, size = entry.get("sha256"), entry.get("size")
+    if not (isinstance(sha, str) and len(sha) == 64 and all(c in "0123456789abcdef" for c in sha)):
+        return f"sha256 {str(sha)[:70]!r} is not a sha256 (64 hex digits)"
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+        return f"size {size!r} is not a byte count"
+    return None
 
 
 def _short(sha: Any) -> str:

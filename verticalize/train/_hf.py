@@ -146,7 +146,7 @@ def _training_kwargs(spec: Any, output_dir: str, dev: Device, method: Any) -> di
         "warmup_steps": spec.warmup_ratio,  # transformers 5: a float in [0, 1) is a ratio
         "weight_decay": spec.weight_decay,
         "max_grad_norm": spec.max_grad_norm,
-        "optim": getattr(spec, "optim", "adamw_torch"),
+        "optim": getattr(spec, "optim", "adamw_torch_fused"),
         "use_liger_kernel": bool(getattr(spec, "use_liger_kernel", False)),
         "seed": spec.seed,
         "data_seed": spec.seed,
@@ -266,21 +266,26 @@ def _checkpointing(config_cls: Any, on: bool) -> dict[str, Any]:
     return out
 
 
-def render_chats(tokenizer: Any, conversations: list[Any], generation_spans: bool) -> tuple[list[str], list[Any]] | None:
-    """Render chats with the tokenizer's template, as ``apply_chat_template`` does before it tokenizes:
-    (texts, per-text character spans of the ``{% generation %}`` blocks). None when this
-    transformers has no ``render_jinja_template`` (callers fall back to ``apply_chat_template``)."""
+def render_chats(tokenizer: Any, conversations: list[Any], generation_spans: bool, *, template: str | None = None,
+                 add_generation_prompt: bool = False) -> tuple[list[str], list[Any]] | None:
+    """Render chats with ``template`` (default: the tokenizer's own), as ``apply_chat_template`` does
+    before it tokenizes: (texts, per-text character spans of the ``{% generation %}`` blocks). None
+    when this transformers has no ``render_jinja_template`` (callers fall back to ``apply_chat_template``)."""
     try:
         from transformers.utils.chat_template_utils import render_jinja_template
     except ImportError:
         return None
-    template = tokenizer.chat_template
+    if template is None:
+        from verticalize.models.templates import own_template
+
+        template = own_template(tokenizer)
     if not isinstance(template, str):
         return None
     texts, spans = render_jinja_template(conversations=conversations, chat_template=template,
                                          return_assistant_tokens_mask=generation_spans,
+                                         add_generation_prompt=add_generation_prompt,
                                          **tokenizer.special_tokens_map)
-    return list(texts), list(spans) if spans is not None else [[] for _ in texts]
+    return list(texts), list(spans) if generation_spans and spans else [[] for _ in texts]
 
 
 def make_sft_trainer(model: Any, tokenizer: Any, train_dataset: Any, args: Any, peft: Any = None,
@@ -302,31 +307,54 @@ def make_sft_trainer(model: Any, tokenizer: Any, train_dataset: Any, args: Any, 
 def _lean_sft_trainer_cls() -> Any:
     """TRL's SFTTrainer with a lean loss.
 
-    TRL 1.16 computes the loss through a fused LM head that also works out per-token entropy and
-    top-1 accuracy at every step (metrics only). The lean loss is the same token-mean negative
-    log-likelihood (same ``num_items_in_batch`` normalisation across gradient accumulation and
-    ranks), from the model's logits; benchmarks/overhead.py measures the difference.
+    TRL 1.16 computes the loss through a fused, chunked LM head (``add_fused_lm_head``) that also
+    works out per-token entropy and top-1 accuracy at every step (metrics only). The lean loss asks
+    the same kernel for the log-probabilities alone and reduces them exactly as TRL does (same
+    ``num_items_in_batch`` normalisation across gradient accumulation and ranks), so losses and
+    gradients are bit-identical to a plain SFTTrainer's (tests/train/test_parity.py,
+    benchmarks/overhead.py). Where TRL's loss does more (a custom loss function, label smoothing,
+    DFT, an MoE auxiliary loss, sequence parallelism) or this TRL has no fused head, TRL's own loss.
     """
     global _LEAN
     if _LEAN is None:
         import torch
         from trl import SFTTrainer
 
+        try:
+            from trl.trainer.utils import add_fused_lm_head
+        except ImportError:  # an older or newer TRL: its own loss
+            add_fused_lm_head = None
+
         class LeanSFTTrainer(SFTTrainer):
+            def __init__(self, *args: Any, **kwargs: Any) -> None:
+                super().__init__(*args, **kwargs)
+                self._lean = add_fused_lm_head is not None and self._plain_nll()
+                if self._lean:
+                    model = self.model.get_base_model() if hasattr(self.model, "get_base_model") else self.model
+                    add_fused_lm_head(model, outputs=("log_probs",))  # TRL's kernel, without the metrics
+
+            def _plain_nll(self) -> bool:
+                sp = getattr(self.accelerator, "parallelism_config", None)
+                return (self.compute_loss_func is None and self.label_smoother is None
+                        and getattr(self.args, "loss_type", "nll") == "nll"
+                        and not getattr(self, "aux_loss_enabled", False)
+                        and not (sp is not None and getattr(sp, "sp_enabled", False)))
+
             def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-                labels = inputs.pop("labels")
-                outputs = model(**inputs, use_cache=False)
-                logits = outputs.logits
-                vocab = logits.size(-1)
-                shift_logits = logits[:, :-1, :].reshape(-1, vocab).float()
-                shift_labels = labels[:, 1:].reshape(-1).to(shift_logits.device)
-                loss = torch.nn.functional.cross_entropy(shift_logits, shift_labels, ignore_index=-100,
-                                                         reduction="sum")
-                n = num_items_in_batch if num_items_in_batch is not None else (shift_labels != -100).sum()
-                loss = loss / torch.as_tensor(n, device=loss.device).clamp(min=1)
+                if not self._lean:
+                    return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+                # the reduction of SFTTrainer.compute_loss (TRL 1.16), step for step
+                inputs["use_cache"] = False
+                outputs = model(**inputs, fused_lm_head=True)
+                num_tokens = outputs.label_mask.sum() if num_items_in_batch is None else num_items_in_batch
+                loss = (-outputs.log_probs).sum() / torch.as_tensor(num_tokens).clamp(min=1)
                 if self.args.average_tokens_across_devices and num_items_in_batch is not None:
-                    loss = loss * self.accelerator.num_processes
-                return (loss, outputs) if return_outputs else loss
+                    loss = loss * (self.accelerator.num_processes // self.get_tp_size())
+                if return_outputs:  # the logits, for evaluation only: one more forward, as TRL does
+                    with torch.no_grad():
+                        outputs = model(**{k: v for k, v in inputs.items() if k != "labels"})
+                    return loss, outputs
+                return loss
 
         _LEAN = LeanSFTTrainer
     return _LEAN

@@ -19,8 +19,8 @@ class ProgressLog(TrainerCallback):
         (the crashed run logged them; the resumed run logs them again)."""
         self.log_path = Path(log_path)
         if truncate_after is not None and self.log_path.is_file():
-            keep = [ln for ln in self.log_path.read_text("utf-8").splitlines()
-                    if ln.strip() and json.loads(ln).get("step", 0) <= truncate_after]
+            keep = [ln for ln in self.log_path.read_text("utf-8", errors="replace").splitlines()
+                    if _step(ln) is not None and _step(ln) <= truncate_after]  # a line cut by a full disk: dropped
             self.log_path.write_text("".join(k + "\n" for k in keep), encoding="utf-8")
         self.show = show and sys.stderr is not None
         self.desc = desc
@@ -56,3 +56,13 @@ class ProgressLog(TrainerCallback):
         if self.bar is not None:
             self.bar.close()
             self.bar = None
+
+
+def _step(line: str) -> int | None:
+    """The step of one log line; None for a blank or unreadable (half-written) line."""
+    try:
+        row = json.loads(line)
+    except ValueError:
+        return None
+    step = row.get("step", 0) if isinstance(row, dict) else None
+    return step if isinstance(step, int) else None

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 from typing import Any
 
-from verticalize.models.templates import has_generation_markers
+from verticalize.models.templates import training_template
 from verticalize.train import _hf
 from verticalize.train.common import run_trainer
 from verticalize.train.tokenize import tokenize_chats
 
 __all__ = ["train_sft"]
+
+log = logging.getLogger("verticalize")
 
 
 def train_sft(spec: Any, method: Any, model: Any, tokenizer: Any, examples: list[dict[str, Any]], out_dir: Path,
@@ -26,9 +29,12 @@ def train_sft(spec: Any, method: Any, model: Any, tokenizer: Any, examples: list
     convs = [ex["messages"] for ex in examples if "messages" in ex]
     if not convs:
         raise DataError("SFT needs chat examples (alpaca/sharegpt/messages/prompt_completion); got none")
-    assistant_only = spec.assistant_only_loss and has_generation_markers(tokenizer.chat_template)
+    assistant_only = bool(spec.assistant_only_loss)
+    plan = training_template(tokenizer) if assistant_only else None
+    if plan is not None:
+        log.info("assistant-only loss: assistant turns located by %s", plan.describe)
     t0 = time.perf_counter()
-    dataset = tokenize_chats(convs, tokenizer, assistant_only)
+    dataset = tokenize_chats(convs, tokenizer, assistant_only, template=plan)
     tokenize_seconds = time.perf_counter() - t0
     # the labels already carry the assistant-only masking: TRL only truncates or packs them
     args = _hf.sft_config(spec, str(out_dir / "checkpoints"), dev, method=method, has_assistant_masks=False,
@@ -37,7 +43,8 @@ def train_sft(spec: Any, method: Any, model: Any, tokenizer: Any, examples: list
     trainer = _hf.make_sft_trainer(model, tokenizer, dataset, args, peft, callbacks)
     _hf.use_loraplus(trainer, getattr(method, "loraplus_lr_ratio", None))
     return run_trainer(trainer, resume_from, examples=len(convs), tokenize_seconds=round(tokenize_seconds, 3),
-                       assistant_only_loss=assistant_only, packing=bool(args.packing), truncated_away=cut)
+                       assistant_only_loss=assistant_only, loss_mask=plan.source if plan else "none",
+                       packing=bool(args.packing), truncated_away=cut)
 
 
 def _truncated_away(dataset: Any, max_length: int) -> int:

@@ -8,6 +8,11 @@ trainer a processed dataset (``input_ids`` + ``labels`` with -100 outside the lo
 truncates or packs. benchmarks/data_pipeline.py checks the packed rows are identical to TRL's
 own preparation and measures the speed-up.
 
+The text is always the model's own chat template's. The assistant's tokens are found by
+``{% generation %}`` spans (the template's own, or TRL's training variant where it renders the same
+text), else by rendered prefix -- the chat up to each assistant turn with the generation prompt,
+what TRL does for prompt-completion data (see verticalize/models/templates.py).
+
 Text for continued pre-training is cut into windows of ``max_length`` tokens that overlap by
 ``overlap`` tokens (a long document is split, never truncated); the repeated tokens of a window
 are context only (label -100), so every token is learned exactly once.
@@ -17,6 +22,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
+import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -25,63 +31,87 @@ from verticalize.errors import DataError
 
 __all__ = ["tokenize_chats", "tokenize_text_windows", "group_rows"]
 
+log = logging.getLogger("verticalize")
+
 
 def tokenize_chats(conversations: Sequence[list[dict[str, Any]]], tokenizer: Any, assistant_only: bool,
-                   chunk: int = 2048, workers: int | None = None) -> Any:
+                   chunk: int = 2048, workers: int | None = None, template: Any = None) -> Any:
     """A ``datasets.Dataset`` of ``input_ids`` and ``labels`` per conversation, as TRL would build them.
 
-    ``assistant_only``: labels are -100 outside the chat template's ``{% generation %}`` spans.
-    Token ids are gathered into one flat array and handed to Arrow as list columns, never as
-    millions of small Python lists. ``workers``: processes (forked) that each tokenize a slice;
-    default: one per CPU core (at most 8) from 20,000 conversations on, in a single-process run.
+    The text is the tokenizer's own chat template's. ``assistant_only``: labels are -100 outside the
+    assistant's turns, located by ``template`` (a :class:`~verticalize.models.templates.TrainingTemplate`;
+    default: :func:`~verticalize.models.templates.training_template` of the tokenizer): its
+    ``{% generation %}`` spans, or the rendered prefix of each assistant turn. Token ids are
+    gathered into one flat array and handed to Arrow as list columns, never as millions of small
+    Python lists. ``workers``: processes (forked) that each tokenize a slice; default: one per CPU
+    core (at most 8) from 20,000 conversations on, in a single-process run.
     """
     import numpy as np
 
     from verticalize.data.parallel import fork_map
+    from verticalize.models.templates import training_template
 
-    def job(convs: Sequence[Any], lo: int, hi: int) -> tuple[Any, list[int], Any]:
-        flat, lengths, learned = _tokenize_range(convs, tokenizer, assistant_only, chunk, lo, hi)
-        return flat.astype(np.int32 if flat.size == 0 or int(flat.max()) < 2**31 else np.int64), lengths, learned
+    plan = (template or training_template(tokenizer)) if assistant_only else None
+
+    def job(convs: Sequence[Any], lo: int, hi: int) -> tuple[Any, list[int], Any, int]:
+        flat, lengths, learned, skipped = _tokenize_range(convs, tokenizer, plan, chunk, lo, hi)
+        return (flat.astype(np.int32 if flat.size == 0 or int(flat.max()) < 2**31 else np.int64), lengths, learned,
+                skipped)
 
     parts = fork_map(job, conversations, workers)
     flat = np.concatenate([p[0] for p in parts]).astype(np.int64)
     lengths = [x for p in parts for x in p[1]]
     learned = np.concatenate([p[2] for p in parts])
+    skipped = sum(p[3] for p in parts)
+    if skipped:
+        log.warning("%d earlier assistant turns render differently once later turns follow (the chat template "
+                    "is not prefix-preserving); they are context only, not learned", skipped)
     labels = np.where(learned, flat, -100)
     return _list_columns({"input_ids": flat, "labels": labels}, lengths)
 
 
 @gc_paused
-def _tokenize_range(conversations: Sequence[list[dict[str, Any]]], tokenizer: Any, assistant_only: bool,
-                    chunk: int, lo: int, hi: int) -> tuple[Any, list[int], Any]:
-    """(flat token ids, per-conversation lengths, flat learned mask) of conversations[lo:hi]."""
+def _tokenize_range(conversations: Sequence[list[dict[str, Any]]], tokenizer: Any, plan: Any,
+                    chunk: int, lo: int, hi: int) -> tuple[Any, list[int], Any, int]:
+    """(flat token ids, per-conversation lengths, flat learned mask, assistant turns left unlearned) of
+    conversations[lo:hi]; ``plan``: a TrainingTemplate (assistant-only loss) or None (every token)."""
     import numpy as np
 
-    from verticalize.train import _hf
+    from verticalize.models.templates import own_template
 
     parts: list[list[int]] = []
     lengths: list[int] = []
     keep: list[tuple[int, int]] = []  # flat [start, end) ranges that are learned
-    base = 0
+    base = skipped = 0
     backend = getattr(tokenizer, "backend_tokenizer", None)
+    own = own_template(tokenizer)
     for start in range(lo, hi, chunk):
         batch = [_plain(c) for c in conversations[start: min(start + chunk, hi)]]
-        rendered = _hf.render_chats(tokenizer, batch, assistant_only) if backend is not None else None
-        if rendered is None:  # a slow (Python) tokenizer: transformers' own batched call
-            out = tokenizer.apply_chat_template(batch, tokenize=True, return_dict=True,
-                                                return_assistant_tokens_mask=assistant_only)
-            for i, ids in enumerate(out["input_ids"]):
-                ranges = _mask_ranges(out["assistant_masks"][i]) if assistant_only else [(0, len(ids))]
-                _check(ranges, start + i)
-                keep += [(base + a, base + b) for a, b in ranges]
-                parts.append(list(ids))
-                lengths.append(len(ids))
-                base += len(ids)
-            continue
-        texts, spans = rendered
-        for i, enc in enumerate(backend.encode_batch(texts, add_special_tokens=False)):
-            ids = enc.ids
-            ranges = _span_tokens(enc, spans[i]) if assistant_only else [(0, len(ids))]
+        if plan is None:
+            texts, spans = _render(tokenizer, own, batch)
+        elif plan.template is not None:
+            rendered = _render(tokenizer, plan.template, batch, spans=True) if backend is not None else None
+            if rendered is None:  # a slow (Python) tokenizer: transformers' own batched call
+                out = tokenizer.apply_chat_template(batch, tokenize=True, return_dict=True, chat_template=plan.template,
+                                                    return_assistant_tokens_mask=True)
+                for i, ids in enumerate(out["input_ids"]):
+                    ranges = _mask_ranges(out["assistant_masks"][i])
+                    _check(ranges, start + i)
+                    keep += [(base + a, base + b) for a, b in ranges]
+                    parts.append(list(ids))
+                    lengths.append(len(ids))
+                    base += len(ids)
+                continue
+            texts, spans = rendered
+        else:
+            texts, spans, n_skipped = _prefix_spans(tokenizer, own, batch)
+            skipped += n_skipped
+        if backend is not None:
+            encoded = [(enc.ids, _span_tokens(enc, sp) if plan is not None else [(0, len(enc.ids))])
+                       for enc, sp in zip(backend.encode_batch(texts, add_special_tokens=False), spans)]
+        else:
+            encoded = [_slow_encode(tokenizer, text, sp, plan is not None) for text, sp in zip(texts, spans)]
+        for i, (ids, ranges) in enumerate(encoded):
             _check(ranges, start + i)
             keep += [(base + a, base + b) for a, b in ranges]
             parts.append(ids)
@@ -92,7 +122,90 @@ def _tokenize_range(conversations: Sequence[list[dict[str, Any]]], tokenizer: An
     learned = np.zeros(base, dtype=bool)
     for a, b in keep:
         learned[a:b] = True
-    return flat, lengths, learned
+    return flat, lengths, learned, skipped
+
+
+def _render(tokenizer: Any, template: str | None, convs: list[Any], *, gen: bool = False,
+            spans: bool = False) -> tuple[list[str], list[Any]]:
+    """(texts, generation spans) of chats rendered with ``template``."""
+    from verticalize.train import _hf
+
+    out = _hf.render_chats(tokenizer, convs, spans, template=template, add_generation_prompt=gen)
+    if out is not None:
+        return out
+    texts = tokenizer.apply_chat_template(convs, tokenize=False, chat_template=template, add_generation_prompt=gen)
+    return list(texts), [[] for _ in texts]
+
+
+def _prefix_spans(tokenizer: Any, template: str | None, convs: list[list[dict[str, Any]]]
+                  ) -> tuple[list[str], list[list[tuple[int, int]]], int]:
+    """Completion-only masking by rendered prefix, for a template without ``{% generation %}`` markers:
+    assistant turn i spans from the end of the chat rendered up to it with the generation prompt
+    (``messages[:i]``; where that is not a prefix of the full text, from where they diverge, as TRL
+    does for prompt-completion data) to the end of the chat rendered through it (``messages[:i+1]``).
+    An earlier turn whose rendering changes once later turns follow is left out (counted)."""
+    texts, _ = _render(tokenizer, template, convs)
+    where = [(ci, i) for ci, conv in enumerate(convs) for i, m in enumerate(conv) if m.get("role") == "assistant"]
+    prompts = _render_each(tokenizer, template, [convs[ci][:i] for ci, i in where], gen=True)
+    inner = [(ci, i) for ci, i in where if i + 1 < len(convs[ci])]
+    ends = dict(zip(inner, _render_each(tokenizer, template, [convs[ci][: i + 1] for ci, i in inner])))
+    spans: list[list[tuple[int, int]]] = [[] for _ in convs]
+    skipped = 0
+    for (ci, i), prompt in zip(where, prompts):
+        full = texts[ci]
+        end = ends.get((ci, i), full)
+        if prompt is None or end is None or not full.startswith(end):
+            skipped += 1
+            continue
+        a = len(prompt) if full.startswith(prompt) else _common_prefix(prompt, full)
+        if len(end) > a:
+            spans[ci].append((a, len(end)))
+    return texts, spans, skipped
+
+
+def _render_each(tokenizer: Any, template: str | None, convs: list[list[dict[str, Any]]], gen: bool = False
+                 ) -> list[str | None]:
+    """Rendered texts of partial chats, None where the template refuses one (e.g. an empty chat)."""
+    if not convs:
+        return []
+    try:
+        return list(_render(tokenizer, template, convs, gen=gen)[0])
+    except Exception:  # noqa: BLE001 -- one chat the template rejects: render one by one
+        out: list[str | None] = []
+        for c in convs:
+            try:
+                out.append(_render(tokenizer, template, [c], gen=gen)[0][0])
+            except Exception:  # noqa: BLE001
+                out.append(None)
+        return out
+
+
+def _common_prefix(a: str, b: str) -> int:
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
+
+
+def _slow_encode(tokenizer: Any, text: str, spans: list[tuple[int, int]], masked: bool
+                 ) -> tuple[list[int], list[tuple[int, int]]]:
+    """Token ids and learned token ranges without a Rust tokenizer (no offsets): a span starts
+    where the tokens of the text before it stop matching, as TRL's prompt-completion masking does."""
+    ids = list(tokenizer.encode(text, add_special_tokens=False))
+    if not masked:
+        return ids, [(0, len(ids))]
+
+    def upto(c: int) -> int:
+        if c >= len(text):
+            return len(ids)
+        pre = tokenizer.encode(text[:c], add_special_tokens=False)
+        k = 0
+        while k < min(len(pre), len(ids)) and pre[k] == ids[k]:
+            k += 1
+        return k
+
+    return ids, [(upto(a), upto(b)) for a, b in spans if upto(b) > upto(a)]
 
 
 def _span_tokens(enc: Any, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -144,7 +257,8 @@ def _plain(conversation: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def _check(ranges: list[tuple[int, int]], index: int) -> None:
     if not any(b > a for a, b in ranges):
         raise DataError(f"training example {index} has no assistant tokens to learn from: its chat has no "
-                        "assistant turn, or the chat template's {% generation %} markers do not cover it")
+                        "assistant turn, or the chat template renders none of its assistant turns where the "
+                        "chat before it ends (see verticalize/models/templates.py)")
 
 
 @gc_paused

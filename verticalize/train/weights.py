@@ -10,7 +10,7 @@ from typing import Any, Callable
 
 from verticalize.errors import MissingDependencyError
 
-__all__ = ["save_weights", "load_weights", "save_quantized", "weights_dir"]
+__all__ = ["save_weights", "load_weights", "save_quantized", "weights_dir", "portable_adapter_config"]
 
 
 def weights_dir(root: Path, method_kind: str) -> Path:
@@ -25,6 +25,25 @@ def save_weights(model: Any, dest: Path, main: bool, trainer: Any = None) -> Non
         trainer.save_model(str(dest))
     elif main:
         model.save_pretrained(dest)
+    if main:
+        portable_adapter_config(dest, getattr(model, "verticalize_base", None))
+
+
+def portable_adapter_config(dest: Path, base: dict[str, Any] | None) -> None:
+    """Point ``dest/adapter_config.json`` (when there is one) at the base's hub id and revision, so that
+    ``AutoPeftModelForCausalLM.from_pretrained(dest)`` works on another machine. PEFT records the
+    path the base was loaded from: for an alias that is this machine's cache (the hub id is set
+    here, after saving, because PEFT asks the hub at every save when it names a hub id)."""
+    import json
+
+    path = Path(dest) / "adapter_config.json"
+    if not base or not base.get("hub_id") or not path.is_file():
+        return
+    cfg = json.loads(path.read_text(encoding="utf-8"))
+    cfg["base_model_name_or_path"] = base["hub_id"]
+    if base.get("revision"):
+        cfg["revision"] = base["revision"]
+    path.write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
 def load_weights(src: Path, *, base: Callable[[], Any], full: bool, trainable: bool = False, dtype: Any = None) -> Any:
