@@ -135,7 +135,7 @@ def test_eval_report_reprs() -> None:
     rep = _report()
     md, html = rep._repr_markdown_(), rep._repr_html_()
     assert "| finance | percent_change | numeric_match | 4 | 0.250 | 0.750 | +0.500 |" in md
-    assert "| **general** (retention) | 0.500 | 0.250 | -0.250 |" in md
+    assert "| **general** (retention) | 4 | 0.500 [0.15, 0.85] | 0.250 [0.00, 0.59] | -0.250 [-0.73, +0.23] |" in md
     assert "- domain gain on **finance**: +0.500" in md and "- forgetting on **general**: +0.250 (dropped)" in md
     assert html.count("<table>") == 2 and "<td>percent_change</td>" in html and "<td>+0.500</td>" in html
     assert "<b>general</b> (retention)" in html and "forgetting on <b>general</b>: +0.250 (dropped)" in html

@@ -48,7 +48,11 @@ def validate(name: str | Path, overrides: list[str] | None = None, *, trust_code
             problems += [f"{_at(ov, key)}: {p}" for p in _check_strategy(key, ref)]
     from verticalize.data.benchmarks import check_spec
 
+    from verticalize.recipe import special_file
+
     for i, src in enumerate(recipe.data):  # file type, encoding, preset and layout, without reading rows
+        if src.path is not None and special_file(Path(src.path)) is not None:
+            continue  # a kernel/device file: reported by the path rules below, never opened
         problems += [f"{_at(ov, f'data[{i}]')}: data[{i}]: {p}" for p in check_spec(src, path.parent)]
     from verticalize.recipe import BenchmarkSuiteSpec, DataSpec
 
