@@ -16,7 +16,7 @@ from verticalize.recipe import FullSpec, LoraSpec, QLoraSpec, SFTSpec
 
 __all__ = ["Device", "detect_device", "model_dtype", "quantization_config", "peft_config", "sft_config",
            "make_sft_trainer", "render_chats", "dpo_config", "make_dpo_trainer", "bnb_config",
-           "use_loraplus", "tracking_callbacks"]
+           "use_loraplus", "tracking_callbacks", "load_checkpoint"]
 
 log = logging.getLogger("verticalize")
 
@@ -225,6 +225,15 @@ def tracking_callbacks(spec: Any, stage_dir: Path) -> list[Any]:
         raise MissingDependencyError(f"train.report_to: tensorboard needs the tensorboard package: pip install "
                                      f"tensorboard ({e})") from None
     return [TensorBoardCallback(tb_writer=SummaryWriter(log_dir=str(Path(stage_dir) / "runs")))]
+
+
+def load_checkpoint(trainer: Any, ckpt: Path) -> None:
+    """Load a checkpoint's weights and trainer state into ``trainer`` without training (transformers'
+    own loader, as ``train(resume_from_checkpoint=...)`` uses it)."""
+    from transformers import TrainerState
+
+    trainer._load_from_checkpoint(str(ckpt))
+    trainer.state = TrainerState.load_from_json(str(Path(ckpt) / "trainer_state.json"))
 
 
 def use_loraplus(trainer: Any, ratio: float | None) -> Any:
