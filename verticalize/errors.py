@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable
+from typing import Any
 
 __all__ = [
     "VerticalizeError",
@@ -21,6 +22,7 @@ __all__ = [
     "LockError",
     "closest",
     "line_index",
+    "first_model",
 ]
 
 
@@ -94,6 +96,22 @@ class LockError(VerticalizeError, RuntimeError):
 
 #: key paths deeper than this are not indexed (a recipe is a few levels deep; a hostile one is refused anyway)
 _LINE_INDEX_DEPTH = 64
+
+
+def first_model(ann: Any) -> Any:
+    """The first pydantic model class inside a type annotation (``list[X] | None`` -> ``X``), or None: which
+    spec owns the keys under a field, for the messages about recipes, packs and suites."""
+    import typing
+
+    from pydantic import BaseModel
+
+    if isinstance(ann, type) and issubclass(ann, BaseModel):
+        return ann
+    for arg in typing.get_args(ann):
+        m = first_model(arg)
+        if m is not None:
+            return m
+    return None
 
 
 def line_index(text: str) -> dict[tuple, int]:

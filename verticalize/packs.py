@@ -46,7 +46,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from verticalize.errors import DataError, RecipeError, UnknownNameError, VerticalizeError, closest, line_index
+from verticalize.errors import DataError, RecipeError, UnknownNameError, VerticalizeError, closest, first_model, line_index
 
 __all__ = [
     "bundled_dir", "DomainPack", "list_domains", "load_domain", "list_suites", "list_recipes", "find_recipe",
@@ -264,18 +264,8 @@ def _owner(model: Any, loc: tuple) -> type[BaseModel] | None:
         f = model.model_fields.get(part) if isinstance(model, type) and issubclass(model, BaseModel) else None
         if f is None:
             return None
-        model = _first_model(f.annotation)
+        model = first_model(f.annotation)
     return model if isinstance(model, type) and issubclass(model, BaseModel) else None
-
-
-def _first_model(ann: Any) -> Any:
-    if isinstance(ann, type) and issubclass(ann, BaseModel):
-        return ann
-    for arg in typing.get_args(ann):
-        m = _first_model(arg)
-        if m is not None:
-            return m
-    return None
 
 
 def _read_spec(f: Path, model: type[BaseModel], what: str, files_of: tuple[str, ...]) -> Any:

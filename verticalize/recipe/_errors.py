@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from verticalize.errors import closest, line_index  # line_index lives in errors (packs uses it too)
+from verticalize.errors import closest, first_model, line_index  # shared with packs.py
 
 __all__ = ["line_index", "problems_of"]
 
@@ -28,7 +28,7 @@ def _model_for_loc(loc: tuple) -> type[BaseModel] | None:
         if field is None:
             return None
         ann = field.annotation
-        model = _first_model(ann)
+        model = first_model(ann)
     return model if isinstance(model, type) and issubclass(model, BaseModel) else None
 
 
@@ -88,18 +88,6 @@ def _is_tag(loc: tuple, i: int) -> bool:
         return True
     return p in _tags() and i > 0 and (loc[i - 1] in ("method", "train", *_REF_TAGS) or isinstance(loc[i - 1], int)
                                        or loc[i - 1] in _OUTER_TAGS)
-
-
-def _first_model(ann: Any) -> Any:
-    import typing
-
-    if isinstance(ann, type) and issubclass(ann, BaseModel):
-        return ann
-    for arg in typing.get_args(ann):
-        m = _first_model(arg)
-        if m is not None:
-            return m
-    return None
 
 
 def _loc_str(loc: tuple) -> str:

@@ -66,6 +66,11 @@ class StrategyRef(_Spec):
         return {"target": self.target, "args": _jsonable(self.args)}
 
     @property
+    def label(self) -> str:
+        """How progress lines name the object: its own ``name``, else :attr:`kind`."""
+        return str(getattr(self._obj, "name", "") or self.kind)
+
+    @property
     def kind(self) -> str:
         """A short name for reports: the object's own ``kind``, else its class or function name."""
         return str(getattr(self._obj, "kind", "") or self.target.rsplit(":", 1)[-1].rsplit(".", 1)[-1])
@@ -405,15 +410,8 @@ class BenchmarkSuiteSpec(_Spec):
 
     @property
     def label(self) -> str:
+        """How reports and progress lines name the suite."""
         return self.name or self.preset
-
-    @property
-    def obj(self) -> None:  # as a StrategyRef's: no live object
-        return None
-
-    @property
-    def kind(self) -> str:
-        return self.label
 
 
 def _suite_entry(v: Any) -> str:

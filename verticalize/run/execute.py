@@ -408,7 +408,7 @@ _DATA_KIND = {"chat": "sft", "text": "cpt", "preference": "dpo"}
 
 
 def _suite_names(suites: list[Any]) -> str:
-    return ", ".join(s if isinstance(s, str) else str(getattr(s.obj, "name", None) or s.kind) for s in suites)
+    return ", ".join(s if isinstance(s, str) else s.label for s in suites)
 
 
 def _barrier(world: int) -> None:
