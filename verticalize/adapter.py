@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from verticalize.recipe import Recipe, load_recipe, parse_recipe
-from verticalize.strategies import DatasetSource, ExamplesSource, ref_of
+from verticalize.strategies import DatasetSource, DataSource, ExamplesSource, ref_of
 
 __all__ = ["Adapter"]
 
@@ -259,7 +259,7 @@ class Adapter:
 def _source_ref(data: Any, what: str) -> Any:
     """A DataSource ref for an object: a DataSource as it is; a datasets.Dataset or an iterable of
     example dicts wrapped in the built-in sources."""
-    if hasattr(data, "fingerprint") and hasattr(data, "__iter__") and hasattr(data, "provenance"):
+    if isinstance(data, DataSource):
         return ref_of(data, what)
     if type(data).__name__ == "Dataset" and hasattr(data, "column_names"):
         return ref_of(DatasetSource(data), what)

@@ -256,13 +256,13 @@ def _plan(ctx: _Ctx, base: _Base) -> _Plan:
     """The Stage and Method objects, and each stage's training data (cleaned, mixed)."""
     from verticalize.data.pipeline import build_training_data
     from verticalize.train.methods import method_for
-    from verticalize.train.stages import stage_for
+    from verticalize.train.stages import DATA_KIND, stage_for
 
     recipe = ctx.recipe
     with ctx.timed("build_data"):
         stages = [stage_for(s, i) for i, s in enumerate(recipe.stages)]
         length = lambda ex: _n_tokens(base.tokenizer, ex)  # noqa: E731
-        datas = [build_training_data(recipe, length=length, kind=_DATA_KIND[st.examples]) for st in stages]
+        datas = [build_training_data(recipe, length=length, kind=DATA_KIND[st.examples]) for st in stages]
         for st, d in zip(stages, datas):
             ctx.out.say(f"[verticalize] {st.kind}: {len(d.train)} training examples")
         ctx.manifest["data"] = datas[-1].report if len(stages) == 1 else {"stages": [d.report for d in datas]}
@@ -401,10 +401,6 @@ def _reload(resolved: Any, dest: Path, full: bool) -> Any:
     from verticalize.train.weights import load_weights
 
     return load_weights(dest, base=lambda: load_model(resolved), full=full)
-
-
-#: which examples a stage trains on -> the data kind the pipeline builds
-_DATA_KIND = {"chat": "sft", "text": "cpt", "preference": "dpo"}
 
 
 def _suite_names(suites: list[Any]) -> str:

@@ -24,7 +24,7 @@ from verticalize.train.progress import ProgressLog
 from verticalize.train.sft import train_sft
 from verticalize.train.weights import load_weights, save_weights, weights_dir
 
-__all__ = ["run_stages", "stage_for", "save_result", "SpecStage", "embedding_modules"]
+__all__ = ["run_stages", "stage_for", "save_result", "SpecStage", "DATA_KIND", "embedding_modules"]
 
 log = logging.getLogger("verticalize")
 
@@ -32,10 +32,14 @@ TRAINERS = {"sft": train_sft, "cpt": train_cpt, "dpo": train_dpo}
 STAGE_DONE = "stage.json"
 
 
+#: which examples a stage trains on -> the data kind the pipeline builds for it (the inverse of SpecStage.EXAMPLES)
+DATA_KIND = {"chat": "sft", "text": "cpt", "preference": "dpo"}
+
+
 class SpecStage:
     """A built-in training kind (``SFTSpec``, ``CPTSpec``, ``DPOSpec``) as a Stage."""
 
-    EXAMPLES = {"sft": "chat", "cpt": "text", "dpo": "preference"}
+    EXAMPLES = {kind: examples for examples, kind in DATA_KIND.items()}
 
     def __init__(self, spec: Any):
         self.spec = spec
