@@ -42,7 +42,7 @@ def test_a_bad_domain_yaml_reports_every_problem_with_its_line(tmp_path: Path) -
         (f"{f}:6: train[0].fromat: unknown key (did you mean 'format'?); allowed: columns, config, encoding, format, "
          "layout, limit, on_error, path, preset, split, split_file, weight"),
         (f"{f}:7: train[1].format: 'alpacca' is not allowed (did you mean 'alpaca'?); allowed: auto, alpaca, "
-         "sharegpt, messages, text, prompt_completion, preference"),
+         "sharegpt, messages, text, prompt_completion, preference, kto"),
         f"{f}:7: train[1].path: file not found: {d / 'missing.jsonl'}",
         (f"{f}:9: tasks[0].kind: 'numerc' is not allowed (did you mean 'numeric'?); allowed: mc, mc_multi, classification, "
          "numeric, generation"),

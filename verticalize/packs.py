@@ -92,7 +92,7 @@ class SpecError(DataError):
         super().__init__(message)
 
 
-DataFormat = Literal["auto", "alpaca", "sharegpt", "messages", "text", "prompt_completion", "preference"]
+DataFormat = Literal["auto", "alpaca", "sharegpt", "messages", "text", "prompt_completion", "preference", "kto"]
 TaskKind = Literal["mc", "mc_multi", "classification", "numeric", "generation"]
 #: the example formats a pack or suite data file may declare (the recipe's data formats)
 DATA_FORMATS: tuple[str, ...] = typing.get_args(DataFormat)

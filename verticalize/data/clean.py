@@ -4,16 +4,16 @@ and the train/eval overlap (contamination) check. Each step reports its counts i
 from __future__ import annotations
 
 import hashlib
-import unicodedata
 from typing import Any
 
 from verticalize.data.formats import to_messages
+from verticalize.data.minhash import NUM_PERM, THRESHOLD, near_duplicates, normalise, signatures
 from verticalize.data.pii import redact_pii
 from verticalize.data.parallel import fork_map
 from verticalize.data.sources import gc_paused
 
-__all__ = ["example_text", "prompt_text", "normalise", "clean_examples", "drop_overlap", "NearIndex",
-           "dedup_key", "redact_example", "quality_problem"]
+__all__ = ["example_text", "prompt_text", "normalise", "clean_examples", "drop_overlap", "near_dedup", "near_report",
+           "dedup_key", "redact_example", "quality_problem", "example_facts", "example_label"]
 
 
 def example_text(ex: dict[str, Any]) -> str:
@@ -29,67 +29,46 @@ def prompt_text(ex: dict[str, Any]) -> str:
     return "\n".join(m["content"] for m in to_messages(ex) if m["role"] == "user")
 
 
-def normalise(text: str) -> str:
-    """Case-, width- and whitespace-insensitive form used for duplicate keys.
-
-    >>> normalise("  Hello,\\tＷorld ")
-    'hello, world'
-    """
-    # str.split() splits on the characters the regex \s matches: same as re.sub(r"\s+", " ", t).strip()
-    return " ".join(unicodedata.normalize("NFKC", text).split()).lower()
-
-
 def dedup_key(text: str) -> bytes:
     """The exact-duplicate key of a text (after :func:`normalise`)."""
     return hashlib.blake2b(normalise(text).encode(), digest_size=16).digest()
 
 
-def _simhash(text: str, n: int = 4) -> int:
-    """64-bit SimHash of the distinct character n-grams: bit b is set when more gram hashes have it
-    set than clear."""
-    import numpy as np
-
-    t = normalise(text)
-    grams = {t[i: i + n] for i in range(max(1, len(t) - n + 1))}
-    blake = hashlib.blake2b
-    hashes = np.fromiter((int.from_bytes(blake(g.encode(), digest_size=8).digest(), "big") for g in grams),
-                         dtype=np.uint64, count=len(grams))
-    # per bit: how many gram hashes have it set; +1 for each set, -1 for each clear
-    ones = ((hashes[:, None] >> np.arange(64, dtype=np.uint64)) & np.uint64(1)).sum(axis=0)
-    acc = 2 * ones.astype(np.int64) - len(grams)
-    return sum(1 << b for b in range(64) if acc[b] > 0)
+def example_label(ex: dict[str, Any]) -> str:
+    """How the near-dedup report names an example: its id, else the start of its text."""
+    if ex.get("id") is not None:
+        return str(ex["id"])
+    text = example_text(ex)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
-_BANDS = ((0, 11), (11, 11), (22, 11), (33, 11), (44, 10), (54, 10))  # (shift, width): 6 bands over 64 bits
+#: removed pairs listed in a dedup_near report row (the rest are counted in ``pairs_more``)
+LISTED_PAIRS = 20
 
 
-class NearIndex:
-    """SimHash near-duplicate index: 64-bit fingerprints of character 4-grams; two texts are near
-    duplicates within Hamming distance ``max_distance`` (5: a changed word in a paragraph).
-    Candidates come from 6 bands -- by pigeonhole, fingerprints within 5 bits share a band."""
-
-    def __init__(self, max_distance: int = 5):
-        self.max_distance = max_distance
-        self.buckets: list[dict[int, list[int]]] = [{} for _ in _BANDS]
-        self.prints: list[int] = []
-
-    def add(self, text: str) -> bool:
-        """Index ``text`` unless it is a near duplicate of one already indexed; True when it was new."""
-        h = _simhash(text)
-        bands = [(h >> shift) & ((1 << width) - 1) for shift, width in _BANDS]
-        if any(bin(self.prints[j] ^ h).count("1") <= self.max_distance
-               for i, band in enumerate(bands) for j in self.buckets[i].get(band, ())):
-            return False
-        idx = len(self.prints)
-        self.prints.append(h)
-        for i, band in enumerate(bands):
-            self.buckets[i].setdefault(band, []).append(idx)
-        return True
+def near_dedup(examples: list[dict[str, Any]], threshold: float = THRESHOLD, num_perm: int = NUM_PERM,
+               sigs: Any = None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Drop near duplicates (MinHash LSH, see :mod:`verticalize.data.minhash`): each example whose
+    estimated Jaccard similarity to an earlier kept one is at least ``threshold``. Returns the kept
+    examples and the report keys: threshold, num_perm and the first removed pairs
+    ``{removed, kept, jaccard}`` (examples named by id, else by the start of their text).
+    ``sigs``: their signatures when already computed."""
+    if sigs is None:
+        sigs = signatures([example_text(ex) for ex in examples], num_perm)
+    res = near_duplicates(sigs, threshold=threshold)
+    kept = [ex for ex, k in zip(examples, res.keep.tolist()) if k]
+    return kept, near_report(examples, res.pairs, threshold, num_perm)
 
 
-def _near_dedup(examples: list[dict[str, Any]], max_distance: int = 5) -> list[dict[str, Any]]:
-    index = NearIndex(max_distance)
-    return [ex for ex in examples if index.add(example_text(ex))]
+def near_report(examples: list[dict[str, Any]], pairs: list[tuple[int, int, float]], threshold: float,
+                num_perm: int) -> dict[str, Any]:
+    """The dedup_near report keys for ``pairs`` of (removed, kept) positions in ``examples``."""
+    listed = [{"removed": example_label(examples[r]), "kept": example_label(examples[k]), "jaccard": j}
+              for r, k, j in pairs[:LISTED_PAIRS]]
+    extra: dict[str, Any] = {"threshold": threshold, "num_perm": num_perm, "pairs": listed}
+    if len(pairs) > LISTED_PAIRS:
+        extra["pairs_more"] = len(pairs) - LISTED_PAIRS
+    return extra
 
 
 def _redact_turns(turns: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], bool]:
@@ -114,7 +93,7 @@ def redact_example(ex: dict[str, Any]) -> tuple[dict[str, Any], bool]:
         text = ex["text"]
         ex["text"] = redact_pii(text)
         changed = changed or ex["text"] != text
-    for key in ("prompt", "chosen", "rejected"):
+    for key in ("prompt", "chosen", "rejected", "completion"):
         if isinstance(ex.get(key), list):
             ex[key], ch = _redact_turns(ex[key])
             changed = changed or ch
@@ -142,22 +121,34 @@ def quality_problem(ex: dict[str, Any], text: str) -> str | None:
     return None
 
 
+def example_facts(ex: dict[str, Any], spec: Any) -> tuple[Any, str, str | None, bytes | None]:
+    """One example's cleaning facts under a CleanSpec: its redacted copy (None when redaction
+    changed nothing), its text, its quality problem or None, its exact-dedup key or None."""
+    red = None
+    if spec.pii == "redact":
+        copy, changed = redact_example(ex)
+        if changed:
+            red = ex = copy
+    text = example_text(ex)
+    reason = quality_problem(ex, text) if spec.quality else None
+    key = dedup_key(text) if spec.dedup in ("exact", "near") else None
+    return red, text, reason, key
+
+
 @gc_paused
-def _facts(examples: list[dict[str, Any]], lo: int, hi: int, spec: Any) -> list[tuple[Any, int, str | None, bytes | None]]:
+def _facts(examples: list[dict[str, Any]], lo: int, hi: int, spec: Any
+           ) -> tuple[list[tuple[Any, int, str | None, bytes | None]], Any]:
     """Per example of examples[lo:hi]: (its redacted copy, or None when redaction changed nothing;
-    the length of its text; its quality problem or None; its exact-dedup key)."""
+    the length of its text; its quality problem or None; its exact-dedup key); and with ``dedup:
+    near`` their MinHash signatures (else None)."""
     out = []
+    texts = []
     for ex in examples[lo:hi]:
-        red = None
-        if spec.pii == "redact":
-            copy, changed = redact_example(ex)
-            if changed:
-                red = ex = copy
-        text = example_text(ex)
-        reason = quality_problem(ex, text) if spec.quality else None
-        key = dedup_key(text) if spec.dedup in ("exact", "near") else None
+        red, text, reason, key = example_facts(ex, spec)
         out.append((red, len(text), reason, key))
-    return out
+        if spec.dedup == "near":
+            texts.append(text)
+    return out, (signatures(texts, spec.num_perm) if spec.dedup == "near" else None)
 
 
 @gc_paused
@@ -168,42 +159,48 @@ def clean_examples(examples: list[dict[str, Any]], spec: Any) -> tuple[list[dict
     def step(name: str, before: int, after: int, **extra: Any) -> None:
         steps.append({"step": name, "in": before, "out": after, **extra})
 
-    # the per-example work (redaction, text, quality verdict, dedup key) runs in forked workers on
-    # long lists; the filters below then apply it in order, exactly as a serial pass would
-    facts = [f for part in fork_map(lambda exs, lo, hi: _facts(exs, lo, hi, spec), examples) for f in part]
+    # the per-example work (redaction, text, quality verdict, dedup key, MinHash signature) runs in
+    # forked workers on long lists; the filters below then apply it in order, as a serial pass would
+    parts = fork_map(lambda exs, lo, hi: _facts(exs, lo, hi, spec), examples)
+    facts = [f for part, _ in parts for f in part]
     if spec.pii == "redact":
         changed = sum(1 for f in facts if f[0] is not None)
         examples = [ex if f[0] is None else f[0] for ex, f in zip(examples, facts)]
         step("pii_redact", len(examples), len(examples), changed=changed)
+    pos = list(range(len(examples)))  # positions of the kept examples in the input (for the signatures)
     n = len(examples)
     lo, hi = spec.min_length, spec.max_length
     keep = [lo <= f[1] and (hi is None or f[1] <= hi) for f in facts]
-    examples = [ex for ex, k in zip(examples, keep) if k]
-    facts = [f for f, k in zip(facts, keep) if k]
+    examples, facts, pos = _keep(keep, examples, facts, pos)
     step("length", n, len(examples), min_chars=lo, max_chars=hi)
     if spec.quality:
         n = len(examples)
         reasons = [f[2] for f in facts]
-        examples = [ex for ex, r in zip(examples, reasons) if r is None]
-        facts = [f for f, r in zip(facts, reasons) if r is None]
+        examples, facts, pos = _keep([r is None for r in reasons], examples, facts, pos)
         dropped = [r for r in reasons if r is not None]
         step("quality", n, len(examples), empty_response=dropped.count("empty_response"),
              repetitive=dropped.count("repetitive"))
     if spec.dedup in ("exact", "near"):
         n = len(examples)
         seen: set[bytes] = set()
-        kept = []
-        for ex, f in zip(examples, facts):
-            if f[3] not in seen:
-                seen.add(f[3])
-                kept.append(ex)
-        examples = kept
+        keep = []
+        for f in facts:
+            keep.append(f[3] not in seen)
+            seen.add(f[3])
+        examples, facts, pos = _keep(keep, examples, facts, pos)
         step("dedup_exact", n, len(examples))
     if spec.dedup == "near":
+        import numpy as np
+
         n = len(examples)
-        examples = _near_dedup(examples)
-        step("dedup_near", n, len(examples))
+        sigs = np.concatenate([s for _, s in parts])[pos]
+        examples, extra = near_dedup(examples, spec.near_threshold, spec.num_perm, sigs=sigs)
+        step("dedup_near", n, len(examples), **extra)
     return examples, steps
+
+
+def _keep(keep: list[bool], *columns: list[Any]) -> tuple[list[Any], ...]:
+    return tuple([x for x, k in zip(col, keep) if k] for col in columns)
 
 
 def drop_overlap(train: list[dict[str, Any]], evals: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict[str, Any]]:

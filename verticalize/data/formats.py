@@ -2,7 +2,8 @@
 
 Chat formats (alpaca, sharegpt, messages, prompt_completion) become ``{"messages": [...]}``;
 ``text`` stays ``{"text": ...}`` (continued pre-training); ``preference`` becomes
-``{"prompt": [...], "chosen": [...], "rejected": [...]}`` (DPO). Keys that describe an example
+``{"prompt": [...], "chosen": [...], "rejected": [...]}`` (DPO); ``kto`` becomes
+``{"prompt": [...], "completion": [...], "label": bool}`` (one answer marked good or bad: KTO). Keys that describe an example
 (task, kind, lang, answer, program, choices, labels, id) are carried along.
 """
 
@@ -15,7 +16,7 @@ from typing import Any
 from verticalize.data.sources import gc_paused
 from verticalize.errors import DataError, UnknownNameError
 
-__all__ = ["FORMATS", "META_KEYS", "detect_format", "convert", "to_messages", "remap"]
+__all__ = ["FORMATS", "META_KEYS", "detect_format", "convert", "to_messages", "remap", "as_prompt_example"]
 
 META_KEYS = ("id", "task", "kind", "lang", "answer", "program", "program_dsl", "choices", "labels", "subset")
 _ROLE = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant", "model": "assistant",
@@ -142,9 +143,38 @@ def preference(row: dict[str, Any]) -> dict[str, Any]:
             "rejected": side("rejected", "assistant"), **_meta(row)}
 
 
+_LABELS = {"true": True, "false": False, "1": True, "0": False, "yes": True, "no": False, "up": True, "down": False,
+           "good": True, "bad": False, "desirable": True, "undesirable": False, "thumbs_up": True, "thumbs_down": False,
+           "👍": True, "👎": False}
+
+
+def kto(row: dict[str, Any]) -> dict[str, Any]:
+    """{prompt, completion, label} (text or message lists; label true/false, 1/0, yes/no, up/down, good/bad, 👍/👎)
+    -> one answer marked desirable or undesirable (KTO).
+
+    >>> kto({"prompt": "q", "completion": "a", "label": "thumbs_down"})["label"]
+    False
+    """
+    raw = row.get("label")
+    if isinstance(raw, bool):
+        label = raw
+    elif isinstance(raw, (int, float)) and raw in (0, 1):
+        label = bool(raw)
+    elif isinstance(raw, str) and raw.strip().lower() in _LABELS:
+        label = _LABELS[raw.strip().lower()]
+    else:
+        raise FormatError(f"field 'label' must say whether the completion is good: true/false, 1/0, yes/no, "
+                          f"up/down, good/bad, thumbs_up/thumbs_down or 👍/👎; got {raw!r}")
+    for key in ("prompt", "completion"):
+        if row.get(key) is None:
+            raise FormatError(f"missing field {key!r}")
+    pair = preference({"prompt": row["prompt"], "chosen": row["completion"], "rejected": ""})
+    return {"prompt": pair["prompt"], "completion": pair["chosen"], "label": label, **_meta(row)}
+
+
 FORMATS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "alpaca": alpaca, "sharegpt": sharegpt, "messages": messages,
-    "prompt_completion": prompt_completion, "text": text, "preference": preference,
+    "prompt_completion": prompt_completion, "text": text, "preference": preference, "kto": kto,
 }
 
 
@@ -161,6 +191,8 @@ def detect_format(row: dict[str, Any]) -> str:
         return "sharegpt"
     if {"chosen", "rejected"} <= keys:
         return "preference"
+    if {"prompt", "completion", "label"} <= keys and isinstance(row["label"], bool):
+        return "kto"
     if {"instruction", "output"} <= keys:
         return "alpaca"
     if {"prompt", "completion"} <= keys:
@@ -202,4 +234,22 @@ def to_messages(example: dict[str, Any]) -> list[dict[str, str]]:
         return example["messages"]
     if "prompt" in example and "chosen" in example:
         return example["prompt"] + example["chosen"]
+    if "prompt" in example and "completion" in example:
+        return example["prompt"] + example["completion"]
     return [{"role": "assistant", "content": example["text"]}]
+
+
+def as_prompt_example(example: dict[str, Any], pot: bool = False) -> dict[str, Any]:
+    """A chat example as a prompt to answer (reinforcement learning): its messages up to the last answer
+    as ``prompt``, that answer as ``reference``, its describing keys (answer, kind, choices...) kept;
+    ``pot``: the prompt asks for a Program-of-Thoughts program.
+
+    >>> ex = {"messages": [{"role": "user", "content": "1+1?"}, {"role": "assistant", "content": "2"}], "answer": 2}
+    >>> p = as_prompt_example(ex)
+    >>> p["prompt"], p["reference"], p["answer"], p["pot"]
+    ([{'role': 'user', 'content': '1+1?'}], '2', 2, False)
+    """
+    msgs = list(example["messages"])
+    reference = msgs.pop()["content"] if msgs and msgs[-1]["role"] == "assistant" else None
+    out = {"prompt": msgs, "reference": reference, **_meta(example), "pot": bool(pot)}
+    return out

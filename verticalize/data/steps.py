@@ -15,7 +15,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from verticalize.data.clean import NearIndex, dedup_key, example_text, quality_problem, redact_example
+from verticalize.data.clean import dedup_key, example_label, example_text, quality_problem, redact_example
+from verticalize.data.minhash import NUM_PERM, THRESHOLD, MinHashIndex, signatures
 
 __all__ = ["Select", "PiiRedact", "LengthFilter", "QualityFilter", "ExactDedup", "NearDedup", "default_steps"]
 
@@ -120,19 +121,26 @@ class ExactDedup:
 
 
 class NearDedup:
-    """Drop near duplicates (SimHash of character 4-grams within ``max_distance`` bits) of earlier examples."""
+    """Drop near duplicates of earlier kept examples, in any batch: MinHash LSH over character
+    5-grams, estimated Jaccard similarity >= ``threshold`` (see :mod:`verticalize.data.minhash`).
+    ``pairs``: every removed example with the kept one it duplicates and their similarity."""
 
     name = "dedup_near"
 
-    def __init__(self, max_distance: int = 5):
-        self.max_distance = max_distance
-        self._index = NearIndex(max_distance)
+    def __init__(self, threshold: float = THRESHOLD, num_perm: int = NUM_PERM):
+        self.threshold = threshold
+        self.num_perm = num_perm
+        self._index = MinHashIndex(threshold, num_perm)
+        self.pairs: list[tuple[str, str, float]] = []
 
     def __call__(self, batch: list[Example]) -> list[Example]:
-        return [ex for ex in batch if self._index.add(example_text(ex))]
+        res = self._index.add(signatures([example_text(ex) for ex in batch], self.num_perm),
+                              ids=[example_label(ex) for ex in batch])
+        self.pairs += res.pairs
+        return [ex for ex, k in zip(batch, res.keep.tolist()) if k]
 
     def counts(self) -> dict[str, int]:
-        return {}
+        return {"removed": len(self.pairs)}
 
 
 def default_steps(spec: Any) -> list[Any]:
@@ -146,5 +154,5 @@ def default_steps(spec: Any) -> list[Any]:
     if spec.dedup in ("exact", "near"):
         steps.append(ExactDedup())
     if spec.dedup == "near":
-        steps.append(NearDedup())
+        steps.append(NearDedup(spec.near_threshold, spec.num_perm))
     return steps

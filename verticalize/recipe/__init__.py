@@ -11,12 +11,14 @@ from verticalize.recipe._io import (apply_overrides, load_yaml, parse_recipe, re
                                     special_file)
 from verticalize.recipe._overlay import (SET, Origin, Overlay, annotated_yaml, load_recipe, read_overlay,
                                          resolve_extends, untrusted)
-from verticalize.recipe.schema import (DATA_FORMATS, BaseSpec, BenchmarkSuiteSpec, CleanSpec, CPTSpec, DataSpec, DPOSpec, EvalSpec,
-                                       FullSpec, GenerationSpec, LoraSpec, MixSpec, PotSpec, QLoraSpec, Recipe,
-                                       ReplaySpec, SFTSpec, StrategyRef)
+from verticalize.recipe.schema import (DATA_FORMATS, REWARDS, BaseSpec, BenchmarkSuiteSpec, CleanSpec, CPTSpec, DataSpec, DPOSpec, EvalSpec,
+                                       GRPOSpec, KTOSpec,
+                                       FullSpec, GenerationSpec, LoraSpec, MixSpec, PotSpec, ProcessingSpec,
+                                       QLoraSpec, Recipe,
+                                       ReplaySpec, SFTSpec, StrategyRef, WatchSpec)
 
-__all__ = ["Recipe", "StrategyRef", "BenchmarkSuiteSpec", "BaseSpec", "DataSpec", "CleanSpec", "ReplaySpec", "MixSpec", "LoraSpec", "QLoraSpec",
-           "FullSpec", "SFTSpec", "CPTSpec", "DPOSpec", "PotSpec", "GenerationSpec", "EvalSpec", "DATA_FORMATS",
+__all__ = ["Recipe", "StrategyRef", "BenchmarkSuiteSpec", "BaseSpec", "DataSpec", "CleanSpec", "ReplaySpec", "MixSpec", "ProcessingSpec", "LoraSpec", "QLoraSpec",
+           "FullSpec", "SFTSpec", "CPTSpec", "DPOSpec", "GRPOSpec", "KTOSpec", "REWARDS", "WatchSpec", "PotSpec", "GenerationSpec", "EvalSpec", "DATA_FORMATS",
            "load_recipe", "parse_recipe", "apply_overrides", "recipe_json_schema", "read_recipe_text",
            "read_overlay", "annotated_yaml", "resolve_extends", "Overlay", "Origin", "SET", "untrusted", "load_yaml",
            "special_file"]

@@ -59,6 +59,11 @@ FOREIGN_KEYS: dict[str, tuple[str, str]] = {
     "datasets": ("data", "axolotl's"),
     "load_in_4bit": ("method.bits", "axolotl's"),
     "val_set_size": ("eval.max_examples", "axolotl's"),
+    "streaming": ("processing.streaming", "LLaMA-Factory's"),
+    "preprocessing_num_workers": ("processing.num_proc", "LLaMA-Factory's"),
+    "dataset_processes": ("processing.num_proc", "axolotl's"),
+    "overwrite_cache": ("processing.cache", "LLaMA-Factory's (inverted)"),
+    "dataset_num_proc": ("processing.num_proc", "TRL's"),
 }
 
 _OUTER_TAGS = ("one", "stages")  # recipe.train: one spec, or a list of stages
@@ -73,17 +78,19 @@ def _recipe_cls() -> Any:
 
 def _tags() -> dict[str, Any]:
     """Discriminated-union tags that pydantic puts in an error's loc, and the model each selects."""
-    from verticalize.recipe.schema import CPTSpec, DPOSpec, FullSpec, LoraSpec, QLoraSpec, SFTSpec
+    from verticalize.recipe.schema import CPTSpec, DPOSpec, FullSpec, GRPOSpec, KTOSpec, LoraSpec, QLoraSpec, SFTSpec
 
-    return {"lora": LoraSpec, "qlora": QLoraSpec, "full": FullSpec, "sft": SFTSpec, "cpt": CPTSpec, "dpo": DPOSpec}
+    return {"lora": LoraSpec, "qlora": QLoraSpec, "full": FullSpec, "sft": SFTSpec, "cpt": CPTSpec, "dpo": DPOSpec,
+            "grpo": GRPOSpec, "kto": KTOSpec}
 
 
 def _is_tag(loc: tuple, i: int) -> bool:
     p = loc[i]
     if p in _OUTER_TAGS and i > 0 and loc[i - 1] == "train":
         return True
-    if p in ("name", "benchmark", "ref") and i > 1 and isinstance(loc[i - 1], int) and loc[i - 2] == "suites":
-        return True  # eval.suites[i]: a name, a benchmark file or a strategy ref
+    if p in ("name", "benchmark", "ref") and i > 1 and isinstance(loc[i - 1], int) and loc[i - 2] in ("suites",
+                                                                                                    "rewards"):
+        return True  # eval.suites[i] / train.rewards[i]: a name, a benchmark file or a strategy ref
     if p in _REF_TAGS and i > 0 and (loc[i - 1] in ("method", "train", *_OUTER_TAGS) or isinstance(loc[i - 1], int)):
         return True
     return p in _tags() and i > 0 and (loc[i - 1] in ("method", "train", *_REF_TAGS) or isinstance(loc[i - 1], int)

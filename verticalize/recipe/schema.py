@@ -16,10 +16,11 @@ from pydantic import (BaseModel, ConfigDict, Discriminator, Field, PrivateAttr, 
                       model_serializer, model_validator)
 
 
-__all__ = ["Recipe", "StrategyRef", "BenchmarkSuiteSpec", "BaseSpec", "DataSpec", "CleanSpec", "ReplaySpec", "MixSpec", "LoraSpec", "QLoraSpec",
-           "FullSpec", "SFTSpec", "CPTSpec", "DPOSpec", "PotSpec", "GenerationSpec", "EvalSpec", "DATA_FORMATS"]
+__all__ = ["Recipe", "StrategyRef", "BenchmarkSuiteSpec", "BaseSpec", "DataSpec", "CleanSpec", "ReplaySpec", "MixSpec", "ProcessingSpec", "LoraSpec", "QLoraSpec",
+           "FullSpec", "SFTSpec", "CPTSpec", "DPOSpec", "GRPOSpec", "KTOSpec", "REWARDS", "WatchSpec", "PotSpec", "GenerationSpec", "EvalSpec",
+           "DATA_FORMATS"]
 
-DATA_FORMATS = ("auto", "alpaca", "sharegpt", "messages", "text", "prompt_completion", "preference")
+DATA_FORMATS = ("auto", "alpaca", "sharegpt", "messages", "text", "prompt_completion", "preference", "kto")
 
 
 class _Spec(BaseModel):
@@ -134,8 +135,9 @@ class DataSpec(_Spec):
     path: str | None = Field(None, description="jsonl/json/csv/tsv/txt/xlsx/parquet file, dataset dir, hub id or "
                              "'modelscope:<id>'.")
     source: StrategyRef | None = Field(None, description="A DataSource object instead of a path: {target, args}.")
-    format: Literal["auto", "alpaca", "sharegpt", "messages", "text", "prompt_completion", "preference"] = Field(
-        "auto", description="Example format; auto detects it from the columns."
+    format: Literal["auto", "alpaca", "sharegpt", "messages", "text", "prompt_completion", "preference", "kto"] = Field(
+        "auto", description="Example format; auto detects it from the columns (kto: prompt, completion and a "
+        "true/false label -- thumbs up or down)."
     )
     split: str = Field("train", description="Split to read for hub ids and dataset dirs.")
     config: str | None = Field(None, description="Dataset config (subset) for hub ids, e.g. pqa_labeled; the sheet of "
@@ -190,10 +192,81 @@ class DataSpec(_Spec):
         return self.path if self.path is not None else self.source.target  # type: ignore[union-attr]
 
 
+_EXECUTOR_KEYS = {  # what each kind of clean executor takes beyond kind, tasks, workers and work_dir
+    "local": (),
+    "slurm": ("cpus_per_task", "mem_per_cpu_gb", "partition", "time", "qos", "job_name", "env_command", "sbatch_args"),
+    "ray": ("cpus_per_task", "mem_per_cpu_gb", "address"),
+}
+
+
+class CleanExecutorSpec(_Spec):
+    """Where ``clean:`` runs when it runs on datatrove's executors: ``local`` processes, a Slurm
+    cluster or a Ray cluster. The data is cut into ``tasks`` shards cleaned in parallel (PII,
+    length, quality, MinHash signatures); one last task then drops exact and near duplicates over
+    all shards, so the result equals the in-process cleaning."""
+
+    kind: Literal["local", "slurm", "ray"] = Field(..., description="local: processes on this machine; slurm: "
+                                                   "sbatch job arrays; ray: tasks on a Ray cluster.")
+    tasks: int = Field(4, ge=1, description="Shards the data is cut into, one task each.")
+    workers: int | None = Field(None, ge=1, description="Tasks running at once (None: local, one per core; slurm "
+                                "and ray, all).")
+    work_dir: str | None = Field(None, description="Folder for shards, logs and output, one run per subfolder; on a "
+                                 "cluster a path every node sees (slurm: required). None: a temporary folder, "
+                                 "removed after.")
+    cpus_per_task: int = Field(1, ge=1, description="slurm, ray: CPUs per task.")
+    mem_per_cpu_gb: float = Field(2, gt=0, description="slurm, ray: memory per CPU, in GB.")
+    partition: str | None = Field(None, description="slurm: the partition (required).")
+    time: str = Field("01:00:00", description="slurm: time limit per job, e.g. 01:00:00 or 2-00:00:00.")
+    qos: str | None = Field(None, description="slurm: quality of service (None: the cluster's default).")
+    job_name: str = Field("verticalize-clean", description="slurm: job name.")
+    env_command: str | None = Field(None, description="slurm: command run before each job, e.g. 'source "
+                                    "/shared/venv/bin/activate' (None: the submitting shell's environment).")
+    sbatch_args: dict[str, str] = Field(default_factory=dict, description="slurm: more sbatch options, e.g. "
+                                        "{account: nlp}.")
+    address: str | None = Field(None, description="ray: the cluster's address (e.g. ray://head:10001 or auto); "
+                                "None: the Ray this process already joined, else a local one.")
+
+    @field_validator("time")
+    @classmethod
+    def _slurm_time(cls, v: str) -> str:
+        import re
+
+        if not re.fullmatch(r"(\d+-\d+(:\d\d){0,2}|\d+(:\d\d){0,2})", v.strip()):
+            raise ValueError(f"time {v!r} is not a Slurm time limit: MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS")
+        return v.strip()
+
+    @model_validator(mode="after")
+    def _settings_fit_kind(self) -> CleanExecutorSpec:
+        own = _EXECUTOR_KEYS[self.kind]
+        for key, f in type(self).model_fields.items():
+            if key in ("kind", "tasks", "workers", "work_dir") or key in own:
+                continue
+            default = f.default_factory() if f.default_factory is not None else f.default
+            if getattr(self, key) != default:
+                users = [k for k, keys in _EXECUTOR_KEYS.items() if key in keys]
+                raise ValueError(f"{key} is a {' and '.join(users)} setting; kind {self.kind} takes tasks, workers, "
+                                 f"work_dir{''.join(', ' + k for k in own)}")
+        if self.kind == "slurm" and self.mem_per_cpu_gb != int(self.mem_per_cpu_gb):
+            raise ValueError(f"mem_per_cpu_gb {self.mem_per_cpu_gb}: slurm takes whole GB (sbatch --mem-per-cpu=NG)")
+        if self.kind == "slurm" and (self.partition is None or self.work_dir is None):
+            missing = "partition" if self.partition is None else "work_dir"
+            raise ValueError(f"kind slurm needs {missing}: "
+                             + ("the Slurm partition to submit to" if missing == "partition" else
+                                "a folder every node sees (shards, logs and output go there)"))
+        return self
+
+
 class CleanSpec(_Spec):
     """Data engineering applied to domain data before mixing."""
 
-    dedup: Literal["none", "exact", "near"] = Field("exact", description="Duplicate removal.")
+    dedup: Literal["none", "exact", "near"] = Field("exact", description="Duplicate removal: exact (normalised text) "
+                                                    "or near (exact, then MinHash LSH: see near_threshold).")
+    near_threshold: float = Field(0.8, gt=0, lt=1, description="dedup: near -- an example is a near duplicate of an "
+                                  "earlier kept one when the Jaccard similarity of their character 5-gram sets "
+                                  "(estimated by MinHash) is at least this; 0.8 catches a changed word or sentence in "
+                                  "a paragraph.")
+    num_perm: int = Field(128, ge=16, le=1024, description="dedup: near -- MinHash permutations per example (more: "
+                          "a closer similarity estimate, slower).")
     pii: Literal["keep", "redact"] = Field("keep", description="redact: replace phones, emails, IDs, bank cards.")
     min_length: int = Field(1, ge=0, description="Drop examples shorter than this many characters.")
     quality: bool = Field(True, description="Drop examples with an empty response or degenerate repetition.")
@@ -203,6 +276,30 @@ class CleanSpec(_Spec):
     steps: list[StrategyRef] = Field(
         default_factory=list, description="Your own Step objects ({target, args}), run in order after the built-in "
         "cleaning above (select, quality, PII, length, dedup).")
+    executor: CleanExecutorSpec | None = Field(
+        None, description="Run the cleaning above on datatrove's executors: local | slurm | ray, or {kind, tasks, "
+        "workers, work_dir, ...settings}; None: in this process.")
+
+    @field_validator("executor", mode="before")
+    @classmethod
+    def _executor_shorthand(cls, v: Any) -> Any:
+        return {"kind": v} if isinstance(v, str) else v
+
+
+class ProcessingSpec(_Spec):
+    """How the data is built: in Python lists, or on Arrow (``datasets``): memory-mapped, cached by
+    fingerprint, in parallel processes, or streamed for corpora larger than RAM."""
+
+    engine: Literal["auto", "python", "arrow"] = Field(
+        "auto", description="arrow: datasets (memory-mapped, cached, num_proc); python: lists in memory; auto: arrow "
+        "when the data files hold 64 MiB or more, or streaming is on.")
+    num_proc: int | None = Field(None, ge=1, description="Processes for reading and cleaning (None: one per core, up "
+                                 "to 8, for large data).")
+    streaming: bool = Field(False, description="Stream the data (datasets.IterableDataset) instead of building it: "
+                            "for cpt corpora larger than RAM; needs train.max_steps.")
+    cache: bool = Field(True, description="Reuse the built data when sources and recipe are unchanged (arrow engine).")
+    cache_dir: str | None = Field(None, description="Where built data is cached (default: $VERTICALIZE_CACHE/"
+                                  "datasets, ~/.cache/verticalize/datasets).")
 
 
 class MixSpec(_Spec):
@@ -283,6 +380,24 @@ Method = Annotated[
 ]
 
 
+class WatchSpec(_Spec):
+    """Forgetting watched while training: every ``eval_steps`` the model is scored on a fixed, seeded
+    subset of the eval suites (domain and retention); the stage keeps the checkpoint with the largest
+    domain gain whose forgetting stays within ``tolerance``, and may stop early."""
+
+    eval_steps: int = Field(50, ge=1, description="Score the model every this many optimizer steps (and at the "
+                            "last step).")
+    max_examples: int = Field(32, ge=1, description="Examples per suite at each check: a fixed subset (seeded, "
+                              "spread over tasks), the same at every check and for the baseline.")
+    tolerance: float = Field(0.02, ge=0.0, le=1.0, description="Largest forgetting (drop of a retention suite's "
+                             "score from the base model's) a selected checkpoint may have.")
+    select: Literal["best", "last"] = Field(
+        "best", description="best: the weights of the check with the largest domain gain within tolerance become "
+        "the stage's result; last: the final weights (the curves are still recorded).")
+    early_stop_patience: int | None = Field(
+        None, ge=1, description="Stop training after this many checks in a row bring no new best; None: never.")
+
+
 class _TrainSpec(_Spec):
     """Optimisation keys every training kind shares (kind first, so it leads in YAML)."""
 
@@ -312,6 +427,21 @@ class _TrainSpec(_Spec):
         "settings, e.g. WANDB_PROJECT); logs go under the stage's dir (tensorboard: <run>/runs).")
     keep_checkpoints: int = Field(
         1, ge=0, description="Checkpoints kept in the finished run dir (the newest ones); 0: none.")
+    watch: WatchSpec | None = Field(
+        None, description="Watch domain gain and forgetting while training and keep the best checkpoint "
+        "({eval_steps, max_examples, tolerance, select, early_stop_patience}; true: the defaults; a number: "
+        "eval_steps); None: off.")
+
+    @field_validator("watch", mode="before")
+    @classmethod
+    def _watch_shorthand(cls, v: Any) -> Any:
+        if v is True:
+            return {}
+        if v is False:
+            return None
+        if isinstance(v, int):
+            return {"eval_steps": v}
+        return v
 
 
 class SFTSpec(_TrainSpec):
@@ -363,8 +493,91 @@ class DPOSpec(_TrainSpec):
     label_smoothing: float = Field(0.0, ge=0.0, lt=0.5, description="cDPO / robust DPO: assumed label noise.")
 
 
+#: built-in GRPO rewards (verticalize.train.rewards): numeric answers by the PoT program or the last number,
+#: multiple-choice letters, the answer's format
+REWARDS = ("pot_answer", "numeric_answer", "choice_match", "format")
+
+
+def _reward_entry(v: Any) -> str:
+    return "name" if isinstance(v, str) else "ref"
+
+
+class GRPOSpec(_TrainSpec):
+    """Reinforcement learning with verifiable rewards through TRL's GRPOTrainer: for each prompt of the data
+    (its chat examples without their answer) the model samples ``num_generations`` answers, the rewards score
+    them against the gold ``answer``, and answers better than their group's mean are reinforced."""
+
+    kind: Literal["grpo"] = "grpo"
+    lr: float = Field(1e-5, gt=0, description="Peak learning rate (RL wants it low; TRL's full-weight default is "
+                      "1e-6).")
+    batch_size: int = Field(4, ge=1, description="Completions per device and micro-batch (num_generations of them "
+                            "share a prompt).")
+    max_length: int = Field(1024, ge=8, description="Token length of the longest prompt kept (longer ones are "
+                            "dropped and counted).")
+    num_generations: int = Field(4, ge=2, description="Answers sampled per prompt (a group); batch_size x grad_accum "
+                                 "must be a multiple of it.")
+    max_completion_length: int = Field(256, ge=1, description="Token length of a sampled answer.")
+    temperature: float = Field(1.0, gt=0, description="Sampling temperature of the answers.")
+    top_p: float = Field(1.0, gt=0, le=1.0, description="Nucleus sampling of the answers.")
+    beta: float = Field(0.0, ge=0, description="KL pull towards the reference policy; 0: none and no reference "
+                        "model (TRL's default; DeepSeek-R1 used 0.001).")
+    epsilon: float = Field(0.2, gt=0, description="Clipping of the policy ratio.")
+    num_iterations: int = Field(1, ge=1, description="Optimisation passes over each generated batch.")
+    loss_type: Literal["dapo", "grpo", "dr_grpo", "bnpo", "cispo", "sapo"] = Field(
+        "dapo", description="TRL's loss aggregation: dapo (tokens of the accumulated batch), grpo (per sequence, "
+        "length-biased), dr_grpo, bnpo, cispo, sapo.")
+    scale_rewards: Literal["group", "batch", "none"] = Field(
+        "group", description="Divide advantages by the reward std of the group, of the batch, or not (Dr. GRPO).")
+    mask_truncated_completions: bool = Field(False, description="Leave answers cut at max_completion_length out of "
+                                             "the loss (DAPO).")
+    rewards: list[Annotated[Union[Annotated[Literal["pot_answer", "numeric_answer", "choice_match", "format"],
+                                            Tag("name")],
+                                  Annotated[StrategyRef, Tag("ref")]], Discriminator(_reward_entry)]] = Field(
+        default_factory=lambda: ["pot_answer", "choice_match", "format"], min_length=1,
+        description="Built-in rewards (pot_answer: the PoT program's result against the gold answer; "
+        "numeric_answer: the answer's last number; choice_match: the option letters; format: the answer's form) or "
+        "Reward objects ({target, args}: TRL's reward function signature, see verticalize.strategies.Reward).")
+    reward_weights: list[float] | None = Field(
+        None, description="One weight per reward (the group advantage uses their weighted sum); None: all 1.")
+
+    @model_validator(mode="after")
+    def _groups_fit(self) -> GRPOSpec:
+        if self.reward_weights is not None and len(self.reward_weights) != len(self.rewards):
+            raise ValueError(f"reward_weights has {len(self.reward_weights)} weights for {len(self.rewards)} rewards: "
+                             "give one per reward (or leave it out: all 1)")
+        per_step = self.batch_size * self.grad_accum
+        if per_step % self.num_generations:
+            raise ValueError(f"batch_size x grad_accum ({self.batch_size} x {self.grad_accum} = {per_step} completions "
+                             f"per optimizer step) must be a multiple of num_generations ({self.num_generations}): "
+                             f"whole groups of answers to one prompt")
+        return self
+
+
+class KTOSpec(_TrainSpec):
+    """Kahneman-Tversky optimisation through TRL's KTOTrainer on unpaired feedback: answers marked desirable or
+    undesirable one at a time (format: kto), or preference pairs split into one of each."""
+
+    kind: Literal["kto"] = "kto"
+    lr: float = Field(5e-6, gt=0, description="Peak learning rate (as DPO: low; LoRA runs often use 5e-5).")
+    max_length: int = Field(1024, ge=8, description="Token length of prompt + answer.")
+    beta: float = Field(0.1, gt=0, description="Strength of the pull towards the reference model.")
+    loss_type: Literal["kto", "apo_zero_unpaired"] = Field(
+        "kto", description="kto: the KTO paper's loss (estimates a KL term from the batch); apo_zero_unpaired.")
+    desirable_weight: float = Field(1.0, gt=0, description="Weight of desirable examples' losses (raise it when they "
+                                    "are fewer).")
+    undesirable_weight: float = Field(1.0, gt=0, description="Weight of undesirable examples' losses.")
+
+    @model_validator(mode="after")
+    def _batch_fits(self) -> KTOSpec:
+        if self.loss_type == "kto" and self.batch_size < 2:
+            raise ValueError("loss_type kto estimates its KL term from the other answers of a batch: batch_size must "
+                             "be at least 2")
+        return self
+
+
 TrainKind = Annotated[
-    Union[Annotated[Annotated[Union[SFTSpec, CPTSpec, DPOSpec], Field(discriminator="kind")], Tag("spec")],
+    Union[Annotated[Annotated[Union[SFTSpec, CPTSpec, DPOSpec, GRPOSpec, KTOSpec], Field(discriminator="kind")],
+                    Tag("spec")],
           Annotated[StrategyRef, Tag("ref")]],
     Discriminator(_ref_or),
 ]
@@ -442,6 +655,7 @@ class Recipe(_Spec):
     domain: str | None = Field(None, description="Domain pack name (see `verticalize ls domains`) or pack dir.")
     data: list[DataSpec] = Field(default_factory=list, description="Extra domain datasets.")
     mix: MixSpec = Field(default_factory=MixSpec)
+    processing: ProcessingSpec = Field(default_factory=ProcessingSpec)
     clean: CleanSpec = Field(default_factory=CleanSpec)
     replay: ReplaySpec | None = Field(None, description="None: no general data mixed in.")
     method: Method = Field(default_factory=LoraSpec)
@@ -450,7 +664,7 @@ class Recipe(_Spec):
         Discriminator(lambda v: "stages" if isinstance(v, list) else "one"),
     ] = Field(
         default_factory=SFTSpec,
-        description="One training kind (sft | cpt | dpo), or a list of stages run in order, each starting from the "
+        description="One training kind (sft | cpt | dpo | grpo | kto), or a list of stages run in order, each starting from the "
         "previous stage's weights.",
     )
     pot: PotSpec = Field(default_factory=PotSpec)
@@ -496,7 +710,7 @@ class Recipe(_Spec):
         return [one(x) for x in v] if isinstance(v, list) else one(v)
 
     @property
-    def stages(self) -> list[SFTSpec | CPTSpec | DPOSpec]:
+    def stages(self) -> list[SFTSpec | CPTSpec | DPOSpec | GRPOSpec | KTOSpec]:
         """The training stages in order (one for a single ``train`` mapping)."""
         return list(self.train) if isinstance(self.train, list) else [self.train]
 
