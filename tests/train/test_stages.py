@@ -183,3 +183,16 @@ def test_training_does_not_depend_on_whether_the_base_was_evaluated_first(tmp_pa
     b = base.train(output_dir=tmp_path / "b", quiet=True)
     wa, wb = _tensors(a.adapter_path), _tensors(b.adapter_path)
     assert max(float((wa[k] - wb[k]).abs().max()) for k in wa) == 0.0
+
+
+def test_dpo_after_sft_saves_only_the_trained_adapter(tmp_path: Path, pref_jsonl: Path, chat_jsonl: Path) -> None:
+    """After SFT on the same adapter, TRL's DPO keeps a frozen copy (``ref``) as its reference policy;
+    the run's adapter/ holds the trained adapter only."""
+    run = (Adapter(base="tiny").with_data(str(chat_jsonl)).with_data(str(pref_jsonl))
+           .sft(max_steps=2, batch_size=2, grad_accum=1, max_length=64, save_steps=1000)
+           .then("dpo", max_steps=2, batch_size=2, grad_accum=1, max_length=64, beta=0.1, save_steps=1000)
+           .train(output_dir=tmp_path / "sft-dpo", quiet=True))
+    assert (run.adapter_path / "adapter_model.safetensors").is_file()
+    assert not (run.adapter_path / "ref").exists()
+    model, _ = run.load()
+    assert list(model.peft_config) == ["default"]

@@ -100,7 +100,7 @@ def test_domain_pack_with_eval_before_after(tmp_path: Path) -> None:
     run = a.train(output_dir=tmp_path / "fin", quiet=True)
     rep = run.report
     assert rep is not None and set(rep.stages) == {"before", "after"}
-    for f in ("report.json", "report.md", "report.png"):
+    for f in ("train/report.json", "train/report.md", "train/report.png", "index.json", "report.md"):
         assert (run.output_dir / "eval" / f).is_file()
     assert "finance" in rep.scores and "delta" in rep.scores["finance"]
 

@@ -1,4 +1,4 @@
-"""Training: stages (sft, cpt, dpo) on TRL, device-aware defaults, weights saved and reloaded.
+"""Training: stages (sft, cpt, dpo, grpo, kto) on TRL, device-aware defaults, weights saved and reloaded.
 
 ``_hf`` is the one module that translates our specs into TRL / PEFT / transformers kwargs; it
 stays private to train/. What run/ needs of it is re-exported here.

@@ -15,7 +15,8 @@ from typing import Any
 from verticalize.recipe import FullSpec, LoraSpec, QLoraSpec, SFTSpec
 
 __all__ = ["Device", "detect_device", "model_dtype", "quantization_config", "peft_config", "sft_config",
-           "make_sft_trainer", "render_chats", "dpo_config", "make_dpo_trainer", "bnb_config",
+           "make_sft_trainer", "render_chats", "dpo_config", "make_dpo_trainer", "grpo_config", "make_grpo_trainer",
+           "kto_config", "make_kto_trainer", "bnb_config",
            "use_loraplus", "tracking_callbacks", "load_checkpoint"]
 
 log = logging.getLogger("verticalize")
@@ -130,7 +131,7 @@ def peft_config(method: Any, targets: list[str] | str, extra_modules: list[str] 
 
 
 def _training_kwargs(spec: Any, output_dir: str, dev: Device, method: Any) -> dict[str, Any]:
-    """TrainingArguments keys shared by every training kind (sft, cpt, dpo)."""
+    """TrainingArguments keys shared by every training kind (sft, cpt, dpo, grpo, kto)."""
     prec = precision(spec, dev)
     gc = spec.gradient_checkpointing
     if gc == "auto":
@@ -205,6 +206,57 @@ def make_dpo_trainer(model: Any, tokenizer: Any, train_dataset: Any, args: Any, 
     from trl import DPOTrainer
 
     trainer = DPOTrainer(model=model, ref_model=None, args=args, train_dataset=train_dataset,
+                         processing_class=tokenizer, peft_config=peft, callbacks=callbacks)
+    trainer.remove_callback(PrinterCallback)
+    return trainer
+
+
+def grpo_config(spec: Any, output_dir: str, dev: Device, *, method: Any, **overrides: Any) -> Any:
+    """GRPOConfig for a GRPO stage: ``batch_size`` counts completions (``num_generations`` per prompt), and one
+    generation round fills ``grad_accum`` micro-batches (TRL's ``steps_per_generation``)."""
+    from trl import GRPOConfig
+
+    kwargs = _training_kwargs(spec, output_dir, dev, method)
+    kwargs.update(num_generations=spec.num_generations, max_completion_length=spec.max_completion_length,
+                  temperature=spec.temperature, top_p=spec.top_p, beta=spec.beta, epsilon=spec.epsilon,
+                  num_iterations=spec.num_iterations, loss_type=spec.loss_type, scale_rewards=spec.scale_rewards,
+                  reward_weights=list(spec.reward_weights) if spec.reward_weights is not None else None,
+                  mask_truncated_completions=spec.mask_truncated_completions, log_completions=False,
+                  remove_unused_columns=False)
+    kwargs.update(overrides)
+    return GRPOConfig(**kwargs)
+
+
+def make_grpo_trainer(model: Any, tokenizer: Any, rewards: list[Any], train_dataset: Any, args: Any, peft: Any = None,
+                      callbacks: list[Any] | None = None) -> Any:
+    from transformers.trainer_callback import PrinterCallback
+    from trl import GRPOTrainer
+
+    trainer = GRPOTrainer(model=model, reward_funcs=list(rewards), args=args, train_dataset=train_dataset,
+                          processing_class=tokenizer, peft_config=peft, callbacks=callbacks)
+    trainer.remove_callback(PrinterCallback)
+    return trainer
+
+
+def kto_config(spec: Any, output_dir: str, dev: Device, *, method: Any, **overrides: Any) -> Any:
+    """KTOConfig for a KTO stage (unpaired desirable / undesirable answers). The data order is kept
+    (``sequential``): the KL estimate pairs each example with its neighbour in the batch."""
+    from trl import KTOConfig
+
+    kwargs = _training_kwargs(spec, output_dir, dev, method)
+    kwargs.update(max_length=spec.max_length, beta=spec.beta, loss_type=spec.loss_type,
+                  desirable_weight=spec.desirable_weight, undesirable_weight=spec.undesirable_weight,
+                  dataset_num_proc=None)
+    kwargs.update(overrides)
+    return KTOConfig(**kwargs)
+
+
+def make_kto_trainer(model: Any, tokenizer: Any, train_dataset: Any, args: Any, peft: Any = None,
+                     callbacks: list[Any] | None = None) -> Any:
+    from transformers.trainer_callback import PrinterCallback
+    from trl import KTOTrainer
+
+    trainer = KTOTrainer(model=model, ref_model=None, args=args, train_dataset=train_dataset,
                          processing_class=tokenizer, peft_config=peft, callbacks=callbacks)
     trainer.remove_callback(PrinterCallback)
     return trainer

@@ -107,6 +107,9 @@ def _body(recipe: Any, manifest: dict[str, Any], report: Any, base: dict[str, An
     if export is not None and not adapter:
         what = ("merged model" if export.get("merged") else "model") + (
             f", {export['quantize']} quantized (bitsandbytes)" if export.get("quantize") else "")
+    scale = (export or {}).get("scale")
+    if scale is not None and scale != 1:  # verticalize export --scale: a point of the gain/forgetting curve
+        what += f" at scale {scale:g}"
     lines = [f"# {domain} {what} of {base.get('hub_id') or base['name']}", "",
              f"Trained with [verticalize](https://pypi.org/project/verticalize/) {__version__}: "
              f"{' -> '.join(str(getattr(s, 'kind', 'custom')) for s in recipe.stages)} with "
@@ -115,6 +118,12 @@ def _body(recipe: Any, manifest: dict[str, Any], report: Any, base: dict[str, An
     lines += _usage(base, adapter)
     lines += _data_section(recipe, manifest)
     lines += _recipe_section(recipe, manifest)
+    if scale is not None and scale != 1:
+        lines += ["## Scale", "", f"The weights are the base model's plus {scale:g} x the trained change "
+                  f"(`W_base + {scale:g} * (W_trained - W_base)`), exported with `verticalize export --scale "
+                  f"{scale:g}`. " + ("The scores below are this scale's (before: the base model), from the run's "
+                  "`verticalize curve`." if export.get("scored_at_scale") else "The scores below are the unscaled "
+                  "run's; `verticalize curve RUN` scores each scale (curve.json / curve.md in the run dir)."), ""]
     lines += _scores_section(report, manifest)
     lines += ["## Chat template", "",
               "The base model's own chat template, unchanged (`chat_template.jinja` / `tokenizer_config.json` "

@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["run_trainer", "trainable_params"]
+__all__ = ["run_trainer", "trainable_params", "drop_ref_adapter"]
 
 
 def run_trainer(trainer: Any, resume_from: str | Path | None, **extra: Any) -> dict[str, Any]:
@@ -43,3 +43,12 @@ def _finished(trainer: Any, ckpt: Path) -> bool:
 
 def trainable_params(model: Any) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def drop_ref_adapter(model: Any) -> None:
+    """Remove the frozen ``ref`` adapter TRL adds beside a continued adapter (its reference policy), so that
+    only the trained adapter is saved."""
+    cfg = getattr(model, "peft_config", None)
+    if isinstance(cfg, dict) and "ref" in cfg and "default" in cfg:
+        model.set_adapter("default")
+        model.delete_adapter("ref")

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from verticalize.train import _hf
-from verticalize.train.common import run_trainer
+from verticalize.train.common import drop_ref_adapter, run_trainer
 
 __all__ = ["train_dpo"]
 
@@ -27,4 +27,6 @@ def train_dpo(spec: Any, method: Any, model: Any, tokenizer: Any, examples: list
     args = _hf.dpo_config(spec, str(out_dir / "checkpoints"), dev, method=method)
     trainer = _hf.make_dpo_trainer(model, tokenizer, Dataset.from_list(rows), args, peft, callbacks)
     _hf.use_loraplus(trainer, getattr(method, "loraplus_lr_ratio", None))
-    return run_trainer(trainer, resume_from, examples=len(rows), beta=spec.beta, loss_type=spec.loss_type)
+    result = run_trainer(trainer, resume_from, examples=len(rows), beta=spec.beta, loss_type=spec.loss_type)
+    drop_ref_adapter(result["model"])  # after an SFT stage TRL keeps a frozen copy as the reference: not saved
+    return result

@@ -57,13 +57,11 @@ class Preemption(TrainerCallback):
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         name = signal.Signals(signum).name
         if self.signum is not None:
-            sys.stderr.write(f"\n[verticalize] second {name}: exiting now; the last complete checkpoint is kept\n")
-            sys.stderr.flush()
+            _say(f"[verticalize] second {name}: exiting now; the last complete checkpoint is kept")
             os._exit(128 + signum)
         self.signum = signum
-        sys.stderr.write(f"\n[verticalize] {name}: saving a checkpoint at the end of this step, then stopping "
-                         "(send it again to exit at once)\n")
-        sys.stderr.flush()
+        _say(f"[verticalize] {name}: saving a checkpoint at the end of this step, then stopping "
+             "(send it again to exit at once)")
 
     @property
     def name(self) -> str:
@@ -73,3 +71,14 @@ class Preemption(TrainerCallback):
         if self.signum is not None:
             control.should_save = True
             control.should_training_stop = True
+
+
+def _say(text: str) -> None:
+    """A line on the console (also while the run's log takes stderr) and in the run's log."""
+    from verticalize.console import console, log
+
+    log(text)
+    out = console() or sys.stderr
+    if out is not None:
+        out.write(f"\n{text}\n")
+        out.flush()

@@ -1,9 +1,11 @@
-"""A TrainerCallback that draws a progress bar and appends every log line to train_log.jsonl."""
+"""A TrainerCallback that draws a progress bar and appends every log line to train_log.jsonl.
+
+The bar is drawn on the console (``verticalize.console``: also while the run's log file takes the
+libraries' output) and its final state goes to that log."""
 
 from __future__ import annotations
 
 import json
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -22,7 +24,7 @@ class ProgressLog(TrainerCallback):
             keep = [ln for ln in self.log_path.read_text("utf-8", errors="replace").splitlines()
                     if _step(ln) is not None and _step(ln) <= truncate_after]  # a line cut by a full disk: dropped
             self.log_path.write_text("".join(k + "\n" for k in keep), encoding="utf-8")
-        self.show = show and sys.stderr is not None
+        self.show = show
         self.desc = desc
         self.bar: Any = None
         self.step_times: list[float] = []
@@ -30,10 +32,9 @@ class ProgressLog(TrainerCallback):
 
     def on_train_begin(self, args, state, control, **kw):
         if self.show:
-            from tqdm.auto import tqdm
+            from verticalize.console import bar
 
-            self.bar = tqdm(total=state.max_steps, desc=self.desc, unit="step", dynamic_ncols=True, leave=True)
-            self.bar.update(state.global_step)
+            self.bar = bar(state.max_steps, self.desc, "step", initial=state.global_step)
 
     def on_step_begin(self, args, state, control, **kw):
         self._t = time.perf_counter()
@@ -49,12 +50,18 @@ class ProgressLog(TrainerCallback):
         row = {"step": state.global_step, "epoch": round(state.epoch or 0.0, 4), **logs}
         with self.log_path.open("a", encoding="utf-8") as fh:
             fh.write(json.dumps(row, default=float) + "\n")
+        from verticalize.console import log
+
+        log(f"{self.desc} step {state.global_step}: " + ", ".join(
+            f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in logs.items()), "train")
         if self.bar is not None and "loss" in logs:
             self.bar.set_postfix(loss=f"{float(logs['loss']):.4f}")
 
     def on_train_end(self, args, state, control, **kw):
         if self.bar is not None:
-            self.bar.close()
+            from verticalize.console import close_bar
+
+            close_bar(self.bar)
             self.bar = None
 
 

@@ -19,6 +19,8 @@ from verticalize.train import _hf
 from verticalize.train.checkpoints import CheckpointMarker, last_complete_checkpoint
 from verticalize.train.cpt import train_cpt
 from verticalize.train.dpo import train_dpo
+from verticalize.train.grpo import train_grpo
+from verticalize.train.kto import train_kto
 from verticalize.train.preempt import Preempted, Preemption
 from verticalize.train.progress import ProgressLog
 from verticalize.train.sft import train_sft
@@ -28,16 +30,16 @@ __all__ = ["run_stages", "stage_for", "save_result", "SpecStage", "DATA_KIND", "
 
 log = logging.getLogger("verticalize")
 
-TRAINERS = {"sft": train_sft, "cpt": train_cpt, "dpo": train_dpo}
+TRAINERS = {"sft": train_sft, "cpt": train_cpt, "dpo": train_dpo, "grpo": train_grpo, "kto": train_kto}
 STAGE_DONE = "stage.json"
 
 
 #: which examples a stage trains on -> the data kind the pipeline builds for it (the inverse of SpecStage.EXAMPLES)
-DATA_KIND = {"chat": "sft", "text": "cpt", "preference": "dpo"}
+DATA_KIND = {"chat": "sft", "text": "cpt", "preference": "dpo", "prompt": "grpo", "feedback": "kto"}
 
 
 class SpecStage:
-    """A built-in training kind (``SFTSpec``, ``CPTSpec``, ``DPOSpec``) as a Stage."""
+    """A built-in training kind (``SFTSpec``, ``CPTSpec``, ``DPOSpec``, ``GRPOSpec``, ``KTOSpec``) as a Stage."""
 
     EXAMPLES = {kind: examples for examples, kind in DATA_KIND.items()}
 
@@ -63,8 +65,9 @@ def stage_for(spec_or_ref: Any, index: int) -> Any:
         from verticalize.errors import RecipeError
 
         stage = build(spec_or_ref, f"train[{index}]")
-        if getattr(stage, "examples", None) not in ("chat", "text", "preference"):
-            raise RecipeError(f"train[{index}]: {spec_or_ref.target}.examples must be 'chat', 'text' or 'preference' "
+        if getattr(stage, "examples", None) not in DATA_KIND:
+            raise RecipeError(f"train[{index}]: {spec_or_ref.target}.examples must be one of "
+                              f"{', '.join(repr(k) for k in DATA_KIND)} "
                               f"(which examples the stage trains on), got {getattr(stage, 'examples', None)!r}")
         return stage
     return SpecStage(spec_or_ref)
@@ -78,16 +81,18 @@ def _is_main() -> bool:
 
 def run_stages(recipe: Any, stages: list[Any], method: Any, model: Any, tokenizer: Any,
                examples: list[list[dict[str, Any]]], dirs: list[Path], dev: Any, targets: list[str] | str, out: Any,
-               resume: bool, callbacks: list[Any] = ()) -> tuple[Any, list[StageResult]]:
-    """Train each stage in order, from the previous one's weights; ``callbacks`` reach every trainer."""
+               resume: bool, callbacks: list[Any] = (), probes: list[Any] | None = None) -> tuple[Any, list[StageResult]]:
+    """Train each stage in order, from the previous one's weights; ``callbacks`` reach every trainer.
+    ``probes``: per stage, the WatchProbe of a stage with ``train.watch`` (see verticalize.train.watch)."""
     with Preemption() as preemption:
         return _run_stages(recipe, stages, method, model, tokenizer, examples, dirs, dev, targets, out, resume,
-                           [*callbacks, preemption], preemption)
+                           [*callbacks, preemption], preemption, probes or [None] * len(stages))
 
 
 def _run_stages(recipe: Any, stages: list[Any], method: Any, model: Any, tokenizer: Any,
                 examples: list[list[dict[str, Any]]], dirs: list[Path], dev: Any, targets: list[str] | str, out: Any,
-                resume: bool, callbacks: list[Any], preemption: Preemption) -> tuple[Any, list[StageResult]]:
+                resume: bool, callbacks: list[Any], preemption: Preemption,
+                probes: list[Any]) -> tuple[Any, list[StageResult]]:
     multi = len(stages) > 1
     results: list[StageResult] = []
     for i, (stage, exs, sdir) in enumerate(zip(stages, examples, dirs)):
@@ -126,8 +131,11 @@ def _run_stages(recipe: Any, stages: list[Any], method: Any, model: Any, tokeniz
         from transformers import set_seed
 
         set_seed(stage.seed)  # new LoRA weights are drawn before the Trainer seeds: same init whatever ran before
+        watch = _watch(spec, probes[i], sdir, resume_from, out,
+                       stage.kind + (f" {i + 1}/{len(stages)}" if multi else ""))
         ctx_stage = StageContext(model=model, tokenizer=tokenizer, examples=exs, output_dir=sdir, peft_config=peft,
-                                 device=dev, callbacks=[progress, CheckpointMarker(), *callbacks],
+                                 device=dev, callbacks=[progress, CheckpointMarker(), *([watch] if watch else []),
+                                                        *callbacks],
                                  resume_from=resume_from, method=getattr(method, "spec", method))
         result = _as_result(stage.train(ctx_stage), i, stage.kind)
         if preemption.signum is not None:
@@ -136,6 +144,8 @@ def _run_stages(recipe: Any, stages: list[Any], method: Any, model: Any, tokeniz
                             f"{result.metrics.get('global_step', '?')}; "
                             + (f"{ckpt.name} is complete" if ckpt else "no complete checkpoint was saved"),
                             preemption.signum)
+        if watch is not None:  # the selected check's weights go into the model, in place
+            result.metrics["watch"] = watch.finish(result.model, result.metrics.get("global_step"))
         step_times = progress.step_times[1:] or progress.step_times
         result.metrics["mean_step_seconds"] = round(sum(step_times) / len(step_times), 4) if step_times else None
         model = result.model
@@ -143,6 +153,19 @@ def _run_stages(recipe: Any, stages: list[Any], method: Any, model: Any, tokeniz
             _save_stage(model, tokenizer, sdir, result, out.main)
         results.append(result)
     return model, results
+
+
+def _watch(spec: Any, probe: Any, sdir: Path, resume_from: Path | None, out: Any, label: str) -> Any:
+    """The stage's Watch callback (``train.watch``), or None."""
+    if getattr(spec, "watch", None) is None:
+        return None
+    if probe is None:
+        from verticalize.errors import RunError
+
+        raise RunError(f"train.watch ({label}): the run gave no probe to score the model with (run_stages(probes=...))")
+    from verticalize.train.watch import Watch
+
+    return Watch(spec.watch, probe, sdir, resume_step=_step_of(resume_from), say=out.say, label=label)
 
 
 def _freeze_except(model: Any, patterns: list[str]) -> None:
