@@ -93,13 +93,37 @@ def generate(model: Any, tokenizer: Any, prompts: Sequence[str], gen: Any, batch
                 idx = order[start: start + batch_size]
                 enc = tokenizer([prompts[i] for i in idx], return_tensors="pt", padding=True, add_special_tokens=False)
                 enc = {k: v.to(device) for k, v in enc.items()}
-                seqs = model.generate(**enc, **kwargs)
+                steps = _TokenSteps(progress, len(idx), gen.max_new_tokens) if progress is not None else None
+                seqs = model.generate(**enc, **kwargs, **({"stopping_criteria": [steps]} if steps else {}))
                 new = seqs[:, enc["input_ids"].shape[1]:]
                 texts = tokenizer.batch_decode(new, skip_special_tokens=True)
                 for j, i in enumerate(idx):
                     out[i] = texts[j * num_return_sequences: (j + 1) * num_return_sequences]
-                if progress is not None:
-                    progress(len(idx))
+                if steps is not None:
+                    steps.finish()
     finally:
         tokenizer.padding_side = old_side
     return out
+
+
+class _TokenSteps:
+    """Progress inside one generate call (a batch on a CPU can take minutes): each decoding step reports its
+    share of the batch's prompts; the rest when the batch is done. Never stops generation."""
+
+    def __init__(self, progress: Any, prompts: int, max_new_tokens: int):
+        self.progress, self.prompts, self.max_new = progress, prompts, max(1, max_new_tokens)
+        self.done = 0.0
+
+    def __call__(self, input_ids: Any, scores: Any, **kw: Any) -> Any:
+        import torch
+
+        share = min(self.prompts / self.max_new, self.prompts * 0.99 - self.done)
+        if share > 0:
+            self.done += share
+            self.progress(share)
+        return torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
+
+    def finish(self) -> None:
+        if self.prompts - self.done > 0:
+            self.progress(self.prompts - self.done)
+        self.done = float(self.prompts)

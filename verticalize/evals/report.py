@@ -78,6 +78,25 @@ class EvalReport:
         return {s: -row["delta"] for s, row in self.scores.items() if s in self.retention_suites and "delta" in row}
 
     @property
+    def paired(self) -> dict[str, dict[str, Any]]:
+        """Before/after on the same questions (``verticalize.evals.paired``): ``{suite: {"n", "delta", "interval"
+        (95%, paired bootstrap), "flips": [right->wrong, wrong->right], "p_value" (McNemar, exact)}}`` for the
+        suites whose results carry per-question outcomes (computed once)."""
+        cached = self.__dict__.get("_paired")
+        if cached is None:
+            from verticalize.evals.paired import paired_change
+
+            cached = {}
+            if "before" in self.stages and "after" in self.stages:
+                for name, after in self.stages["after"].items():
+                    before = self.stages["before"].get(name)
+                    res = paired_change(before, after) if before else None
+                    if res is not None:
+                        cached[name] = res
+            object.__setattr__(self, "_paired", cached)
+        return cached
+
+    @property
     def gain(self) -> dict[str, float]:
         return {s: row["delta"] for s, row in self.scores.items() if s not in self.retention_suites and "delta" in row}
 
@@ -98,8 +117,8 @@ class EvalReport:
         return rows
 
     def to_dict(self) -> dict[str, Any]:
-        return {"scores": self.scores, "intervals": self.intervals, "gain": self.gain, "forgetting": self.forgetting,
-                "stages": self.stages, "meta": self.meta}
+        return {"scores": self.scores, "intervals": self.intervals, "paired": self.paired, "gain": self.gain,
+                "forgetting": self.forgetting, "stages": self.stages, "meta": self.meta}
 
     def _tables(self) -> tuple[list[str], list[list[str]], list[str], list[tuple[str, bool, list[str]]]]:
         """The cells of both tables, formatted once for :meth:`to_markdown` and :meth:`to_html`:
@@ -127,23 +146,64 @@ class EvalReport:
             suite_rows.append((name, name in self.retention_suites, cells))
         return head, task_rows, ["suite", "n", *stages] + (["delta"] if both else []), suite_rows
 
-    def _summary_lines(self, bold: Callable[[str], str]) -> list[str]:
+    def _summary_lines(self, bold: Callable[[str], str], text: Callable[[str], str] = str) -> list[str]:
         ci = self.intervals
 
+        paired = self.paired
+
         def shown(s: str, sign: float) -> str:
-            iv = ci.get(s, {}).get("delta")
+            pr = paired.get(s)
+            iv = pr["interval"] if pr else ci.get(s, {}).get("delta")
             if iv is None:
                 return ""
             lo, hi = sorted((sign * iv[0], sign * iv[1]))
             verdict = "" if lo > 0 or hi < 0 else ": not shown by this many questions"
-            return f", 95% interval {lo:+.3f} to {hi:+.3f} over n={ci[s]['n']}{verdict}"
+            if pr is None:
+                return f", 95% interval {lo:+.3f} to {hi:+.3f} over n={ci[s]['n']}{verdict}"
+            test = (f"; {pr['flips'][1]} questions went wrong -> right, {pr['flips'][0]} right -> wrong, McNemar "
+                    f"p={pr['p_value']:.3g}" if pr.get("p_value") is not None else "")
+            return f", paired 95% interval {lo:+.3f} to {hi:+.3f} over n={pr['n']}{verdict}{test}"
 
         lines = [f"domain gain on {bold(s)}: {g:+.3f}{shown(s, 1.0)}" for s, g in self.gain.items()]
         lines += [f"forgetting on {bold(s)}: {f:+.3f} ({'dropped' if f > 0 else 'no drop'}){shown(s, -1.0)}"
                   for s, f in self.forgetting.items()]
+        # train.watch: which checkpoint became the weights scored "after", and why
+        lines += [f"{bold('checkpoint')} ({text(str(w.get('stage', '')))} stage): {text(str(w.get('reason', '')))}"
+                  for w in self.meta.get("watch") or [] if isinstance(w, dict)]
         return lines
 
-    def to_markdown(self) -> str:
+    def samples(self, per_suite: int = 4, stage: str | None = None) -> dict[str, list[dict[str, Any]]]:
+        """A few sample predictions per suite (``{suite: [{task, question, prediction, answer, correct, ...}]}``)
+        from ``stage`` (default: the last one scored, ``after`` when there is one), taken in turn from each
+        task so that a suite's tasks all show."""
+        if stage is None:
+            stage = "after" if "after" in self.stages else (list(self.stages)[-1] if self.stages else None)
+        out: dict[str, list[dict[str, Any]]] = {}
+        for name, res in (self.stages.get(stage) or {}).items() if stage else ():
+            per_task = [[{"task": t, **s} for s in (r.get("samples") or []) if isinstance(s, dict)]
+                        for t, r in sorted((res.get("tasks") or {}).items())]
+            picked: list[dict[str, Any]] = []
+            for i in range(max((len(x) for x in per_task), default=0)):
+                picked += [x[i] for x in per_task if i < len(x)]
+            if picked[:per_suite]:
+                out[name] = picked[:per_suite]
+        return out
+
+    def samples_markdown(self, per_suite: int = 4, stage: str | None = None) -> str:
+        """:meth:`samples` as a markdown table ('' when the report keeps none)."""
+        rows = [(suite, s) for suite, ss in self.samples(per_suite, stage).items() for s in ss]
+        if not rows:
+            return ""
+        lines = ["| suite | task | question | prediction | gold | correct |", "|---|---|---|---|---|---|"]
+        for suite, s in rows:
+            cells = [suite, str(s.get("task", "")), _cell(s.get("question")), _cell(s.get("prediction")),
+                     _cell(s.get("answer"), 60), _verdict(s)]
+            lines.append("| " + " | ".join(cells) + " |")
+        return "\n".join(lines) + "\n"
+
+    def to_markdown(self, samples: int = 0) -> str:
+        """The task and suite tables with 95% intervals, and the gain / forgetting lines; ``samples``: also that
+        many sample predictions per suite."""
         head, task_rows, suite_head, suite_rows = self._tables()
         lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         lines += ["| " + " | ".join(cells) + " |" for cells in task_rows]
@@ -157,6 +217,10 @@ class EvalReport:
         if summary:
             lines.append("")
             lines += [f"- {s}" for s in summary]
+        table = self.samples_markdown(samples) if samples else ""
+        if table:
+            stage = "after" if "after" in self.stages else next(iter(self.stages), "")
+            lines += ["", f"Sample predictions ({stage}):", "", table.rstrip("\n")]
         return "\n".join(lines) + "\n"
 
     def to_html(self) -> str:
@@ -171,7 +235,7 @@ class EvalReport:
         head, task_rows, suite_head, suite_rows = self._tables()
         suites = [[f"<b>{escape(n)}</b>" + (" (retention)" if ret else ""), *cells] for n, ret, cells in suite_rows]
         parts = [table(head, [[escape(c) for c in r] for r in task_rows]), table(suite_head, suites)]
-        summary = self._summary_lines(lambda s: f"<b>{escape(s)}</b>")
+        summary = self._summary_lines(lambda s: f"<b>{escape(s)}</b>", escape)
         if summary:
             items = "".join(f"<li>{s}</li>" for s in summary)
             parts.append(f"<ul>{items}</ul>")
@@ -219,15 +283,37 @@ class EvalReport:
         return save_figure(fig, path)
 
     def save(self, out_dir: str | Path) -> dict[str, Path]:
+        """``report.json``, ``report.md`` (with sample predictions) and ``report.png`` in ``out_dir``. A run keeps
+        one such dir per evaluation: see :class:`verticalize.evals.history.EvalHistory`."""
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        (out / "report.json").write_text(json.dumps(self.to_dict(), indent=2, ensure_ascii=False, default=str))
-        (out / "report.md").write_text(self.to_markdown(), encoding="utf-8")
+        (out / "report.json").write_text(json.dumps(self.to_dict(), indent=2, ensure_ascii=False, default=str),
+                                         encoding="utf-8")
+        title = f"# Evaluation {self.meta['label']}\n\n" if self.meta.get("label") else ""
+        (out / "report.md").write_text(title + self.to_markdown(samples=4), encoding="utf-8")
         png = self.plot(out / "report.png")
         return {"json": out / "report.json", "md": out / "report.md", "png": png}
 
     @classmethod
     def load(cls, path: str | Path) -> EvalReport:
         p = Path(path)
-        data = json.loads((p / "report.json" if p.is_dir() else p).read_text())
+        data = json.loads((p / "report.json" if p.is_dir() else p).read_text(encoding="utf-8"))
         return cls(stages=data["stages"], meta=data.get("meta", {}))
+
+
+def _cell(value: Any, width: int = 120) -> str:
+    """One markdown table cell: a single line, pipes escaped, cut to ``width`` characters."""
+    if value is None:
+        return "–"
+    text = " ".join(str(value).split()).replace("|", "\\|")
+    if not text:
+        return "(empty)"
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _verdict(sample: dict[str, Any]) -> str:
+    if sample.get("correct") is True:
+        return "yes"
+    if sample.get("correct") is False:
+        return "no"
+    return f"{sample['score']:.2f}" if isinstance(sample.get("score"), (int, float)) else "–"

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import functools
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -73,9 +74,12 @@ def parse_letters(text: str, n: int = 10) -> str | None:
     return "".join(sorted(letters)) or None
 
 
-def _mc_multi(items: list[dict[str, Any]], texts: list[list[str]]) -> tuple[dict[str, float], list[Any]]:
+def _mc_multi(items: list[dict[str, Any]], texts: list[list[str]],
+              detail: list[dict[str, Any]] | None = None) -> tuple[dict[str, float], list[Any]]:
     preds = [parse_letters(t[0], len(ex["choices"])) for ex, t in zip(items, texts)]
     refs = ["".join(sorted(set(str(ex["answer"]).upper()))) for ex in items]
+    if detail is not None:
+        detail.extend({"parsed": p, "correct": p == r} for p, r in zip(preds, refs))
     n = len(items)
     return ({"set_match": sum(p == r for p, r in zip(preds, refs)) / n if n else 0.0,
              "parsed": sum(p is not None for p in preds) / n if n else 0.0}, preds)
@@ -94,7 +98,8 @@ def _answer_prefix(ex: dict[str, Any]) -> str:
     return ref[:i] if 0 < i <= 12 else ""
 
 
-def _mc(model: Any, tok: Any, items: list[dict[str, Any]], cfg: Any) -> tuple[dict[str, float], list[Any]]:
+def _mc(model: Any, tok: Any, items: list[dict[str, Any]], cfg: Any, progress: Any = None,
+        detail: list[dict[str, Any]] | None = None) -> tuple[dict[str, float], list[Any]]:
     pairs, spans = [], []
     for ex in items:
         prompt = chat_prompt(tok, ex["messages"])
@@ -102,7 +107,7 @@ def _mc(model: Any, tok: Any, items: list[dict[str, Any]], cfg: Any) -> tuple[di
         conts = [f"{prefix}{_letter(i)}. {c}" for i, c in enumerate(ex["choices"])]
         spans.append((len(pairs), conts))
         pairs += [(prompt, c) for c in conts]
-    lls = loglikelihoods(model, tok, pairs, cfg.batch_size)
+    lls = loglikelihoods(model, tok, pairs, cfg.batch_size, _per_item(progress, len(items), len(pairs)))
     preds, preds_norm, refs = [], [], []
     for ex, (start, conts) in zip(items, spans):
         scores = [lls[start + i][0] for i in range(len(conts))]
@@ -112,16 +117,19 @@ def _mc(model: Any, tok: Any, items: list[dict[str, Any]], cfg: Any) -> tuple[di
         refs.append(str(ex["answer"]).strip()[:1].upper())
     acc = load_metric("accuracy").compute(predictions=preds, references=refs)["accuracy"]
     acc_norm = load_metric("accuracy").compute(predictions=preds_norm, references=refs)["accuracy"]
+    if detail is not None:
+        detail.extend({"parsed": p, "correct": p == r} for p, r in zip(preds, refs))
     return {"acc": acc, "acc_norm": acc_norm}, preds
 
 
-def _classification(model: Any, tok: Any, items: list[dict[str, Any]], cfg: Any) -> tuple[dict[str, float], list[Any]]:
+def _classification(model: Any, tok: Any, items: list[dict[str, Any]], cfg: Any, progress: Any = None,
+                    detail: list[dict[str, Any]] | None = None) -> tuple[dict[str, float], list[Any]]:
     pairs, spans = [], []
     for ex in items:
         prompt = chat_prompt(tok, ex["messages"])
         spans.append((len(pairs), list(ex["labels"])))
         pairs += [(prompt, str(label)) for label in ex["labels"]]
-    lls = loglikelihoods(model, tok, pairs, cfg.batch_size)
+    lls = loglikelihoods(model, tok, pairs, cfg.batch_size, _per_item(progress, len(items), len(pairs)))
     preds = []
     for start, labels in spans:
         scores = [lls[start + i][0] for i in range(len(labels))]
@@ -129,7 +137,16 @@ def _classification(model: Any, tok: Any, items: list[dict[str, Any]], cfg: Any)
     refs = [str(ex["answer"]) for ex in items]
     scores = load_metric("accuracy").compute(predictions=preds, references=refs)
     scores.update(load_metric("f1").compute(predictions=preds, references=refs))
+    if detail is not None:
+        detail.extend({"parsed": p, "correct": p == r} for p, r in zip(preds, refs))
     return scores, preds
+
+
+def _per_item(progress: Any, n_items: int, n_calls: int) -> Any:
+    """A progress callback counting model calls (one per option) as shares of questions."""
+    if progress is None or not n_calls:
+        return None
+    return lambda done: progress(done * n_items / n_calls)
 
 
 def generation_requests(tok: Any, kind: str, items: list[dict[str, Any]]) -> list[str]:
@@ -140,7 +157,7 @@ def generation_requests(tok: Any, kind: str, items: list[dict[str, Any]]) -> lis
 
 
 def _numeric(items: list[dict[str, Any]], texts: list[list[str]], pot: Any = None,
-             sandbox: Any = None) -> tuple[dict[str, float], list[Any]]:
+             sandbox: Any = None, detail: list[dict[str, Any]] | None = None) -> tuple[dict[str, float], list[Any]]:
     if pot is not None and pot.enabled and sandbox is not None:
         from verticalize.pot import extract_program, majority_vote
 
@@ -159,13 +176,21 @@ def _numeric(items: list[dict[str, Any]], texts: list[list[str]], pot: Any = Non
     m = load_metric("numeric_match")
     scores = m.compute(predictions=[p if p is not None else float("nan") for p in preds], references=refs)
     scores["parsed"] = sum(p is not None for p in preds) / len(preds) if preds else 0.0
+    if detail is not None:  # the metric's rule (numeric_match: rel_tol 1e-3, abs_tol 0.01) per question
+        detail.extend({"parsed": p, "correct": p is not None and not math.isnan(p) and abs(p - r) <= max(1e-3 * abs(r), 0.01)}
+                      for p, r in zip(preds, refs))
     return scores, [t[0] for t in texts]
 
 
-def _generation(items: list[dict[str, Any]], texts: list[list[str]]) -> tuple[dict[str, float], list[Any]]:
+def _generation(items: list[dict[str, Any]], texts: list[list[str]],
+                detail: list[dict[str, Any]] | None = None) -> tuple[dict[str, float], list[Any]]:
     preds = [t[0] for t in texts]
     refs = [ex["messages"][-1]["content"] if ex["messages"][-1]["role"] == "assistant" else "" for ex in items]
-    return load_metric("rouge_l").compute(predictions=preds, references=refs), preds
+    metric = load_metric("rouge_l")
+    if detail is not None:  # a reference has no right or wrong: each answer's own ROUGE-L
+        detail.extend({"score": round(metric._compute(predictions=[p], references=[r])["rougeL"], 4), "correct": None}
+                      for p, r in zip(preds, refs))
+    return metric.compute(predictions=preds, references=refs), preds
 
 
 PRIMARY = {"mc": "acc", "classification": "accuracy", "numeric": "numeric_match", "generation": "rougeL",
@@ -173,23 +198,28 @@ PRIMARY = {"mc": "acc", "classification": "accuracy", "numeric": "numeric_match"
 
 
 def score_task(model: Any, tok: Any, kind: str, items: list[dict[str, Any]], cfg: Any, pot: Any = None,
-               sandbox: Any = None, texts: list[list[str]] | None = None) -> tuple[dict[str, float], list[Any]]:
+               sandbox: Any = None, texts: list[list[str]] | None = None, *, progress: Any = None,
+               detail: list[dict[str, Any]] | None = None) -> tuple[dict[str, float], list[Any]]:
     """Score one task. Generative kinds take ``texts`` generated for ``generation_requests`` (the
     runner generates for all tasks of a suite in one batched call: decoding on CPU is bound by
-    reading the weights, so one batch of 24 costs about what one batch of 4 does)."""
+    reading the weights, so one batch of 24 costs about what one batch of 4 does).
+
+    ``progress(n)``: called as questions are done (fractions for option-scoring kinds). ``detail``: a list
+    that gets one dict per question -- ``parsed`` (the answer read from the output), ``correct`` (None
+    for ``generation``, which has its own ``score``)."""
     if kind == "mc":
-        return _mc(model, tok, items, cfg)
+        return _mc(model, tok, items, cfg, progress, detail)
     if kind == "classification":
-        return _classification(model, tok, items, cfg)
+        return _classification(model, tok, items, cfg, progress, detail)
     if texts is None:
         k = pot.samples if pot is not None and pot.enabled and kind == "numeric" else 1
         texts = generate(model, tok, generation_requests(tok, kind, items), _gen_spec(cfg, k), cfg.batch_size,
-                         num_return_sequences=k)
+                         progress, num_return_sequences=k)
     if kind == "numeric":
-        return _numeric(items, texts, pot, sandbox)
+        return _numeric(items, texts, pot, sandbox, detail)
     if kind == "mc_multi":
-        return _mc_multi(items, texts)
-    return _generation(items, texts)
+        return _mc_multi(items, texts, detail)
+    return _generation(items, texts, detail)
 
 
 def _gen_spec(cfg: Any, k: int) -> Any:
