@@ -133,7 +133,7 @@ rows += [f"| {name} | {s['before']:.3f} | {s['after']:.3f} | {s['delta']:+.3f} |
          for name, s in report.scores.items()]
 display(Markdown("\\n".join(rows)))
 report"""),
-    ("code", 'Image(filename=str(run.output_dir / "eval" / "report.png"))'),
+    ("code", 'Image(filename=str(run.output_dir / "eval" / "train" / "report.png"))'),
     ("md", """\
 ## 5. Ask the model
 

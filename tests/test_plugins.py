@@ -137,7 +137,7 @@ def test_installed_plugin_is_listed_validates_untrusted_and_trains(site: Path, t
     step = next(s for s in m["data"]["steps"] if s["step"] == "drop_marked")
     assert step == {"step": "drop_marked", "in": 6, "out": 5, "target": "acme.steps:DropMarked", "dropped": 1}
     assert m["metrics"]["global_step"] == 2
-    report = json.loads((tmp_path / "run" / "eval" / "report.json").read_text())
+    report = json.loads((tmp_path / "run" / "eval" / "train" / "report.json").read_text())
     assert report["stages"]["after"]["acme-exam"]["n"] == 3
 
 

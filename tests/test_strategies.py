@@ -63,7 +63,7 @@ def test_objects_drive_a_real_tiny_run(tmp_path: Path) -> None:
     assert m["metrics"]["global_step"] == 3 and m["artifact"] == "adapter"
     cfg = json.loads((run.output_dir / "adapter" / "adapter_config.json").read_text())
     assert cfg["use_dora"] is True and cfg["r"] == 4
-    rep = json.loads((run.output_dir / "eval" / "report.json").read_text())
+    rep = json.loads((run.output_dir / "eval" / "train" / "report.json").read_text())
     task = rep["stages"]["after"]["has_digit"]["tasks"]["has_digit"]
     assert task["n"] == 3 and 0.0 <= task["score"] <= 1.0 and "n_digit" in task["metrics"]
     assert any("training examples" in msg for msg in rec.messages) and rec.reports and rec.closed
@@ -151,7 +151,7 @@ def test_stage_and_suite_objects_by_import_path(tmp_path: Path) -> None:
     assert Adapter.from_yaml(_write(a), trust_code=True) == a
     run = a.train(output_dir=tmp_path / "run", quiet=True)
     assert run.metrics["global_step"] == 2 and (run.output_dir / "adapter" / "adapter_config.json").is_file()
-    after = json.loads((run.output_dir / "eval" / "report.json").read_text())["stages"]["after"]
+    after = json.loads((run.output_dir / "eval" / "train" / "report.json").read_text())["stages"]["after"]
     assert after["digits"]["role"] == "retention" and set(after["digits"]["tasks"]) == {"has_digit", "has_digit_large"}
     assert after["digits"]["n"] == 5
 
@@ -170,7 +170,7 @@ def test_recipe_by_import_path_validates_round_trips_and_trains(tmp_path: Path) 
     m = json.loads((run.output_dir / "manifest.json").read_text())
     assert m["metrics"]["global_step"] == 2 and {s["step"] for s in m["data"]["steps"]} >= {"drop_mentions", "replay"}
     assert json.loads((run.output_dir / "adapter" / "adapter_config.json").read_text())["use_dora"] is True
-    assert "has_digit" in json.loads((run.output_dir / "eval" / "report.json").read_text())["stages"]["after"]
+    assert "has_digit" in json.loads((run.output_dir / "eval" / "train" / "report.json").read_text())["stages"]["after"]
 
 
 def test_validate_reports_every_strategy_problem_at_once(tmp_path: Path) -> None:

@@ -222,3 +222,20 @@ class TwoTaskSuite:
         small, large = DigitCountTask(self.n), DigitCountTask(self.n + 1)
         large.name = "has_digit_large"
         return [small, large]
+
+
+class DigitShare:
+    """A Reward (TRL's reward function signature): the share of an answer's characters that are digits --
+    something even the random tiny model learns to raise in a few GRPO steps."""
+
+    def __init__(self, scale: float = 1.0):
+        self.scale = scale
+
+    def __call__(self, prompts, completions, **columns):
+        texts = [c[0]["content"] if isinstance(c, list) else c for c in completions]
+        return [self.scale * sum(ch.isdigit() for ch in t) / max(1, len(t)) for t in texts]
+
+
+def answer_length(prompts, completions, **columns):
+    """A Reward as a plain function: longer answers score higher (capped at 1)."""
+    return [min(1.0, len(c[0]["content"] if isinstance(c, list) else c) / 100) for c in completions]

@@ -89,6 +89,11 @@ class Adapter:
             kw["steps"] = [ref_of(s, f"clean.steps[{i}]") for i, s in enumerate(steps)]
         return self._section("clean", ".clean(...)", kw)
 
+    def processing(self, **kw: Any) -> Adapter:
+        """How the data is built: engine='auto'|'arrow'|'python', num_proc, streaming (cpt corpora larger
+        than RAM), cache, cache_dir (see ``ProcessingSpec``)."""
+        return self._section("processing", ".processing(...)", kw)
+
     def replay(self, source: Any = "general", ratio: float = 0.2, by: str = "examples", *,
                mixer: Any = None) -> Adapter:
         """Mix general data into the domain data against forgetting: ``source`` is a pack name, a data
@@ -118,8 +123,9 @@ class Adapter:
     def _train(self, kind: str, kw: dict[str, Any]) -> Adapter:
         last = self._recipe.stages[-1]
         same = getattr(last, "kind", None) == kind and not hasattr(last, "target") and len(self._recipe.stages) == 1
-        current = last.model_dump() if same else {}
-        return self._with(f".{kind}(...)", train={**current, **kw, "kind": kind})
+        current = self._recipe.to_data()["train"] if same else {}  # to_data: reward objects stay objects
+        current = current[0] if isinstance(current, list) else current
+        return self._with(f".{kind}(...)", train={**current, **_stage_kw(kw, "train"), "kind": kind})
 
     def sft(self, **kw: Any) -> Adapter:
         """Supervised fine-tuning on chat data. Keys: epochs, max_steps, lr, batch_size, grad_accum,
@@ -136,16 +142,48 @@ class Adapter:
         plus beta, loss_type, label_smoothing; lr defaults to 5e-6."""
         return self._train("dpo", kw)
 
+    def watch(self, enabled: bool = True, **kw: Any) -> Adapter:
+        """Watch forgetting while the last training stage trains (its ``watch`` key): every ``eval_steps``
+        score a fixed subset (``max_examples`` per suite) of the eval suites, keep the checkpoint with the
+        largest domain gain whose forgetting is at most ``tolerance``, ``select='best'|'last'``, stop after
+        ``early_stop_patience`` checks without a new best. ``watch(False)``: off. The same as
+        ``.sft(watch={...})``."""
+        stages = self._recipe.to_data()["train"]
+        many = isinstance(stages, list)
+        last = stages[-1] if many else stages
+        if not isinstance(last, dict):
+            from verticalize.errors import RecipeError
+
+            raise RecipeError(".watch(...) sets the watch key of a built-in training stage (sft, cpt, dpo...); the last "
+                              "stage is your Stage object: watch inside it, or add .then('sft', watch={...})")
+        last = {**last, "watch": ({**(last.get("watch") or {}), **kw} if enabled else None)}
+        return self._with(".watch(...)", train=[*stages[:-1], last] if many else last)
+
+    def grpo(self, **kw: Any) -> Adapter:
+        """Reinforcement learning with verifiable rewards (TRL's GRPO) on the data's prompts: ``rewards`` are
+        built-in names (pot_answer, numeric_answer, choice_match, format) or Reward objects (any callable
+        ``fn(prompts, completions, **columns)``, see verticalize.strategies.Reward), ``reward_weights`` one weight
+        each; keys as :meth:`sft` plus num_generations, max_completion_length, temperature, beta, loss_type...
+        After SFT: ``.sft(...).then("grpo", ...)``."""
+        return self._train("grpo", kw)
+
+    def kto(self, **kw: Any) -> Adapter:
+        """Learning from thumbs-up / thumbs-down answers (TRL's KTO): ``format: kto`` data (prompt, completion,
+        label) or preference pairs; keys as :meth:`sft` plus beta, desirable_weight, undesirable_weight,
+        loss_type; lr defaults to 5e-6."""
+        return self._train("kto", kw)
+
     def then(self, stage: Any, **kw: Any) -> Adapter:
         """Append a training stage that starts from the previous stage's weights: a kind (``sft``,
-        ``cpt``, ``dpo``) with its keys, or your Stage object (see verticalize.strategies.Stage)::
+        ``cpt``, ``dpo``, ``grpo``, ``kto``) with its keys, or your Stage object (see verticalize.strategies.Stage)::
 
             Adapter(base="smollm2-135m").with_domain("legal").cpt(max_steps=50).then("sft", max_steps=100)
         """
         stages = self._recipe.to_data()["train"]
         stages = stages if isinstance(stages, list) else [stages]
         if isinstance(stage, str):
-            return self._with(f".then({stage!r})", train=[*stages, {**kw, "kind": stage}])
+            return self._with(f".then({stage!r})", train=[*stages, {**_stage_kw(kw, f"train[{len(stages)}]"),
+                                                                    "kind": stage}])
         if kw:
             from verticalize.errors import RecipeError
 
@@ -254,6 +292,14 @@ class Adapter:
 
     def _repr_markdown_(self) -> str:
         return f"**`{self!r}`**\n\n```yaml\n{self.to_yaml()}```"
+
+
+def _stage_kw(kw: dict[str, Any], where: str) -> dict[str, Any]:
+    """A stage's keyword arguments with its reward objects (``rewards=[...]``, names stay names) as refs."""
+    if isinstance(kw.get("rewards"), (list, tuple)):
+        kw = {**kw, "rewards": [r if isinstance(r, str) else ref_of(r, f"{where}.rewards[{i}]")
+                                for i, r in enumerate(kw["rewards"])]}
+    return kw
 
 
 def _source_ref(data: Any, what: str) -> Any:

@@ -2,7 +2,8 @@
 
 A run composes strategies: where examples come from (:class:`DataSource`), what cleans them
 (:class:`Step`), how replay data joins the domain data (:class:`Mixer`), which weights train
-(:class:`Method`), how one training kind runs (:class:`Stage`), what runs model-written programs
+(:class:`Method`), how one training kind runs (:class:`Stage`), what scores sampled answers in
+reinforcement learning (:class:`Reward`), what runs model-written programs
 (:class:`Executor`), what scores the model (:class:`Task`, grouped by a :class:`Suite`) and who
 hears about progress (:class:`Reporter`). The built-ins implement these Protocols; so can any
 object of yours -- structurally: no base class, no import of verticalize needed. Hand the
@@ -25,7 +26,7 @@ from verticalize.recipe.refs import build, check_ref, ref_of  # objects <-> reci
 
 __all__ = [
     "ref_of", "build", "check_ref",
-    "DataSource", "Step", "Mixer", "Method", "MethodContext", "Stage", "StageContext", "StageResult", "Executor",
+    "DataSource", "Step", "Mixer", "Method", "MethodContext", "Stage", "StageContext", "StageResult", "Reward", "Executor",
     "ExecResult", "Task", "Suite", "LanguageModel", "Reporter", "PROTOCOLS",
     "ExamplesSource", "DatasetSource", "FakeExecutor", "RecordingReporter", "PrintReporter",
 ]
@@ -147,9 +148,11 @@ class StageResult:
 class Stage(Protocol):
     """One training kind.
 
-    - ``kind``: a short name (``sft``, ``cpt``, ``dpo``, yours) for stage dirs and reports.
+    - ``kind``: a short name (``sft``, ``cpt``, ``dpo``, ``grpo``, ``kto``, yours) for stage dirs and reports.
     - ``examples``: which examples it trains on -- ``"chat"`` (``messages``), ``"text"`` (raw text,
-      continued pre-training) or ``"preference"`` (``prompt``/``chosen``/``rejected``).
+      continued pre-training), ``"preference"`` (``prompt``/``chosen``/``rejected``), ``"prompt"`` (``prompt``
+      without its answer, plus ``answer``, ``kind``, ``choices``...: reinforcement learning) or ``"feedback"``
+      (``prompt``/``completion``/``label`` rows, and preference pairs: KTO).
     - ``seed``: seeded just before the stage builds new weights.
     - ``train(ctx)`` -> :class:`StageResult`: set up (tokenize, build the trainer), train, and say how
       to save. Pass ``ctx.callbacks`` to the trainer: they carry progress, checkpoint markers and
@@ -161,6 +164,27 @@ class Stage(Protocol):
     seed: int
 
     def train(self, ctx: StageContext) -> StageResult: ...
+
+
+@runtime_checkable
+class Reward(Protocol):
+    """Scores sampled answers for reinforcement learning (a ``grpo`` stage's ``rewards``): TRL's reward
+    function signature, so a plain function is a Reward too.
+
+    - ``__call__(prompts, completions, **columns)`` -> one float per completion (higher is better), or
+      None for a completion it does not judge (that reward is then left out for it). ``completions`` are
+      the answers sampled for ``prompts`` (chat form: ``[{"role": "assistant", "content": ...}]``);
+      ``columns`` hold the example's other columns, one value per completion -- ``answer`` (the gold answer,
+      as text), ``kind`` (numeric, mc, mc_multi, classification, generation), ``choices``, ``labels``,
+      ``task``, ``lang``, ``id``, ``pot`` (the prompt asks for a PoT program), ``reference`` (the data's own
+      answer) -- and TRL's ``trainer_state``, ``completion_ids``...: accept ``**kwargs``.
+    - ``kinds`` (optional): the example kinds it judges; a stage trains only on examples some reward
+      judges (no ``kinds``: every example).
+    - ``name`` (optional): how logs name it (``rewards/<name>/mean``); default its class or function name.
+    - ``close()`` (optional): called when the stage ends (release worker processes).
+    """
+
+    def __call__(self, prompts: list[Any], completions: list[Any], **columns: Any) -> list[float | None]: ...
 
 
 # ---- PoT ------------------------------------------------------------------------------------
@@ -259,7 +283,7 @@ class Reporter(Protocol):
 #: recipe keys holding strategy refs -> the Protocol their objects satisfy
 PROTOCOLS: dict[str, type] = {
     "data.source": DataSource, "clean.steps": Step, "replay.source": DataSource, "replay.mixer": Mixer,
-    "method": Method, "train": Stage, "pot.executor": Executor, "eval.suites": Task, "callbacks": object,
+    "method": Method, "train": Stage, "train.rewards": Reward, "pot.executor": Executor, "eval.suites": Task, "callbacks": object,
     "reporters": Reporter,
 }
 

@@ -90,23 +90,45 @@ def test_train_with_set_overrides(tmp_path: Path, chat_jsonl: Path) -> None:
     AutoModelForCausalLM.from_pretrained(tmp_path / "merged")
 
 
-def test_eval_run_dir_writes_reports(tmp_path: Path, chat_jsonl: Path) -> None:
+def test_eval_history_progress_and_quiet_console(tmp_path: Path, chat_jsonl: Path) -> None:
+    """A CLI train: bars and our lines on the console, the libraries' bars and deprecations in run.log only.
+    Each `verticalize eval` is kept under its label (nothing overwritten); a reused label is one error line."""
     p = tmp_path / "r.yaml"
     p.write_text(f"base: tiny\ndata: [{{path: {chat_jsonl}}}]\ntrain: {{max_steps: 1, max_length: 64}}\n"
                  "eval: {suites: [finance, general], when: [before, after], max_examples: 4, languages: [en], "
                  "tasks: [percent_change, term_mc, capital], generation: {max_new_tokens: 4}}\n")
-    r = cli("train", str(p), "-q", "--output-dir", str(tmp_path / "run"))
+    run = tmp_path / "run"
+    r = cli("train", str(p), "--output-dir", str(run))
     assert r.returncode == 0, r.stderr[-2000:]
-    for f in ("report.json", "report.md", "report.png"):
-        (tmp_path / "run" / "eval" / f).unlink()
-    r = cli("eval", str(tmp_path / "run"))
+    log = (run / "run.log").read_text()
+    for noise in ("FutureWarning", "DeprecationWarning", "Truncating", "Map:", "Loading weights"):
+        assert noise not in r.stderr, (noise, r.stderr[-2000:])
+    assert "Truncating train dataset" in log and "Loading weights" in log and "FutureWarning" in log
+    assert "sft:lora" in r.stderr and "eval before: finance" in r.stderr and "eval after: general" in r.stderr
+    assert "[verticalize] sft data: 48 read from 1 source" in r.stdout and "sft data: 48 read" in log
+    train = (run / "eval" / "train" / "report.json").read_text()
+    assert set(json.loads(train)["stages"]) == {"before", "after"}
+
+    r = cli("eval", str(run), "--label", "a")
     assert r.returncode == 0, r.stderr[-2000:]
-    report = json.loads((tmp_path / "run" / "eval" / "report.json").read_text())
-    assert set(report["stages"]) == {"before", "after"} and "general" in report["forgetting"]
-    assert (tmp_path / "run" / "eval" / "report.png").stat().st_size > 1000
-    assert "forgetting on **general**" in r.stdout
-    # scoring one suite again keeps the other suite's scores in the report (it used to overwrite them)
-    r = cli("eval", str(tmp_path / "run"), "--suite", "finance", "--no-before")
+    assert "eval after: finance" in r.stderr and "4/4" in r.stderr and "FutureWarning" not in r.stderr
+    assert "report: " + str(run / "eval" / "a" / "report.md") in r.stdout and "forgetting on **general**" in r.stdout
+    r = cli("eval", str(run), "--suite", "finance", "--no-before", "--label", "b", "-q")
     assert r.returncode == 0, r.stderr[-2000:]
-    again = json.loads((tmp_path / "run" / "eval" / "report.json").read_text())
-    assert set(again["stages"]["after"]) == {"finance", "general"} and again["stages"]["before"] == report["stages"]["before"]
+    assert "eval after" not in r.stderr and "it/s" not in r.stderr
+    index = json.loads((run / "eval" / "index.json").read_text())["evaluations"]
+    assert [e["label"] for e in index] == ["train", "a", "b"]
+    assert index[2]["stages"] == ["after"] and set(index[2]["suites"]) == {"finance"}
+    assert set(index[1]["suites"]) == {"finance", "general"} and index[1]["suites"]["finance"]["n"] == 4
+    assert (run / "eval" / "train" / "report.json").read_text() == train  # nothing overwritten
+    for label in ("train", "a", "b"):
+        assert (run / "eval" / label / "report.png").stat().st_size > 1000
+    page = (run / "eval" / "report.md").read_text()
+    assert all(f"## {i}. {label}" in page for i, label in enumerate(("train", "a", "b"), 1))
+    assert page.count("Sample predictions") == 3 and "n=4" in page and "| suite | train | a | b |" in page
+
+    r = cli("eval", str(run), "--label", "a")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr.strip().splitlines() == [(f"error: {run}: an evaluation labelled 'a' exists already (labels: "
+                                              "train, a, b); choose another label (verticalize eval --label NAME), "
+                                              "or replace it with --force (Python: force=True)")]

@@ -159,5 +159,5 @@ def test_run_and_adapter_reprs(tmp_path: Path) -> None:
     # both plots inline (they display wherever the notebook and the run dir are), then the tables
     assert html.count('src="data:image/png;base64,') == 2
     assert "<table>" in html and "<td>percent_change</td>" in html
-    (run.output_dir / "eval" / "report.png").unlink()
+    (run.output_dir / "eval" / "train" / "report.png").unlink()
     assert Run(run.output_dir)._repr_html_().count("data:image/png;base64,") == 1

@@ -47,7 +47,7 @@ def _check(run_dir: Path, tmp_path: Path, launcher: str) -> None:
              if "loss" in json.loads(x)]
     assert steps == list(range(1, STEPS + 1))  # logged once (rank 0), not once per rank
     assert (run_dir / "adapter" / "adapter_model.safetensors").is_file()
-    report = json.loads((run_dir / "eval" / "report.json").read_text())
+    report = json.loads((run_dir / "eval" / "train" / "report.json").read_text())
     assert "after" in report["stages"] if "stages" in report else report
     assert len(list((run_dir / "checkpoints").glob("checkpoint-*"))) <= 1  # train.keep_checkpoints: 1
 

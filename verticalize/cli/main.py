@@ -196,22 +196,40 @@ def sweep(recipe: str, overrides: tuple[str, ...], ratios: str, tolerance: float
 @set_option
 @click.option("--suite", "suites", multiple=True, help="Suite name or suite YAML (default: the recipe's).")
 @click.option("--before/--no-before", default=None, help="Also score the base model.")
+@click.option("--label", default=None, metavar="NAME",
+              help="Name of this evaluation of the run (default eval-<n>): kept in RUN/eval/NAME/.")
+@click.option("--force", is_flag=True, help="Replace the run's evaluation of the same --label.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 @friendly
-def eval_cmd(target: str, overrides: tuple[str, ...], suites: tuple[str, ...], before: bool | None) -> None:
-    """Evaluate a run dir (after, and before when the recipe asks) or a recipe's base model."""
+def eval_cmd(target: str, overrides: tuple[str, ...], suites: tuple[str, ...], before: bool | None,
+             label: str | None, force: bool, quiet: bool) -> None:
+    """Evaluate a run dir (after, and before when the recipe asks) or a recipe's base model.
+
+    Each evaluation of a run is kept: RUN/eval/<label>/report.{json,md,png}, listed in RUN/eval/index.json;
+    RUN/eval/report.md shows every one (the one made during training is `train`)."""
+    quiet = quiet or _quiet_from_group()
     p = Path(target)
     if (p / "manifest.json").is_file() or p.is_dir():
         from verticalize.run import Run
 
-        rep = Run(p).evaluate(list(suites) or None, before=before)
+        with silence_progress(quiet):
+            rep = Run(p).evaluate(list(suites) or None, before=before, label=label, force=force, quiet=quiet)
         click.echo(rep.to_markdown())
-        click.echo(f"report: {p / 'eval' / 'report.md'}")
+        click.echo(f"report: {p / 'eval' / rep.meta['label'] / 'report.md'}; every evaluation of the run: "
+                   f"{p / 'eval' / 'report.md'}")
         return
+    if label is not None or force:
+        from verticalize.errors import RecipeError
+
+        raise RecipeError(f"--label / --force name an evaluation kept in a run dir; {target} is a recipe (its base "
+                          "model's scores are printed, not kept): give a run dir, or drop --label / --force")
     from verticalize.adapter import Adapter
     from verticalize.packs import find_recipe
 
     adapter = Adapter.from_yaml(find_recipe(target), list(overrides))
-    click.echo(adapter.evaluate(*suites).to_markdown())
+    with silence_progress(quiet):
+        rep = adapter.evaluate(*suites)
+    click.echo(rep.to_markdown())
 
 
 @cli.command()
@@ -234,15 +252,18 @@ def ls(what: str) -> None:
 @click.option("--push-to-hub", "push", metavar="ORG/NAME", default=None, help="Upload the export to the HF hub.")
 @click.option("--public", is_flag=True, help="With --push-to-hub: create a public repo (default private).")
 @click.option("--force", is_flag=True, help="Overwrite a non-empty export dir.")
+@click.option("--scale", type=float, default=None, metavar="S",
+              help="Export the base plus S x the trained change (0: the base, 1: the run; a point of "
+                   "`verticalize curve`).")
 @friendly
 def export(run_dir: str, out: str | None, merge: bool, quantize: str | None, push: str | None, public: bool,
-           force: bool) -> None:
+           force: bool, scale: float | None) -> None:
     """Write a model dir that plain transformers loads (safetensors, tokenizer, chat template,
     generation config)."""
     from verticalize.run import Run
 
     dest = Run(run_dir).export(out or str(Path(run_dir) / "export"), merge=merge, quantize=quantize,
-                               push_to_hub=push, private=not public, force=force)
+                               push_to_hub=push, private=not public, force=force, scale=scale)
     click.echo(f"exported to {dest}" + (f" and pushed to {push}" if push else ""))
 
 
@@ -271,6 +292,15 @@ def _register_chat_commands() -> None:
 
 
 _register_chat_commands()
+
+
+def _register_curve_commands() -> None:
+    from verticalize.cli.curve import register  # curve, merge (verticalize/cli/curve.py)
+
+    register(cli)
+
+
+_register_curve_commands()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -10,10 +10,13 @@ Layout of a finished run::
     recipe.yaml       the resolved recipe (every key)
     manifest.json     versions, device, data sources with sha256, cleaning counts, timings, metrics
     train_log.jsonl   one line per logging step (one-stage runs; else in each stage dir)
+    run.log           everything said during the run: verticalize's lines, the libraries' progress bars,
+                      logging and warnings (kept off the console), each evaluation's too
     loss.png          the loss curve (every stage)
     adapter/          a standard PEFT dir (LoRA/QLoRA) -- or model/ for full fine-tuning
     stages/NN-kind/   multi-stage runs: each stage's train_log.jsonl, loss.png, weights, stage.json
-    eval/             report.json, report.md, report.png (when the recipe has eval suites)
+    eval/             every evaluation (verticalize.evals.history): train/ (the one made here, before/after),
+                      eval-1/... (later ones), each report.json|md|png; index.json; report.md (all of them)
 
 Under ``torchrun`` / ``accelerate launch`` every rank builds the data and trains; only rank 0
 writes the run dir, evaluates and renames it.
@@ -103,7 +106,10 @@ def _execute_locked(recipe: Recipe, final: Path, work: Path, main: bool, world: 
     reporters = [build(r, f"reporters[{i}]") for i, r in enumerate(recipe.reporters)]
     out = Writer(work, main, quiet, reporters)
     try:
-        return _execute(recipe, final, work, out, resume, world)
+        from verticalize.console import run_log
+
+        with run_log(work / "run.log", rank=0 if main else int(os.environ.get("RANK", "0"))):
+            return _execute(recipe, final, work, out, resume, world)
     except BaseException as e:
         kept = True
         if main and not resume and nothing_trained(work):  # nothing of value yet: leave no dir behind
@@ -255,16 +261,24 @@ def _resolve_base(ctx: _Ctx) -> _Base:
 def _plan(ctx: _Ctx, base: _Base) -> _Plan:
     """The Stage and Method objects, and each stage's training data (cleaned, mixed)."""
     from verticalize.data.pipeline import build_training_data
+    from verticalize.run.watch import watch_problems
     from verticalize.train.methods import method_for
     from verticalize.train.stages import DATA_KIND, stage_for
 
     recipe = ctx.recipe
+    problems = watch_problems(recipe)  # train.watch with nothing to score: said before the base loads
+    if problems:
+        from verticalize.errors import RecipeError
+
+        raise RecipeError(problems[0])
     with ctx.timed("build_data"):
         stages = [stage_for(s, i) for i, s in enumerate(recipe.stages)]
         length = lambda ex: _n_tokens(base.tokenizer, ex)  # noqa: E731
         datas = [build_training_data(recipe, length=length, kind=DATA_KIND[st.examples]) for st in stages]
         for st, d in zip(stages, datas):
-            ctx.out.say(f"[verticalize] {st.kind}: {len(d.train)} training examples")
+            ctx.out.say(f"[verticalize] {st.kind} data: {_data_steps(d.report)}")
+            n = "streamed" if d.report.get("streaming") else f"{len(d.train)} training examples"
+            ctx.out.say(f"[verticalize] {st.kind}: {n}" + (" (cached)" if d.report.get("cache", {}).get("hit") else ""))
         ctx.manifest["data"] = datas[-1].report if len(stages) == 1 else {"stages": [d.report for d in datas]}
     data_sha = _data_sha(datas)
     if ctx.resume and ctx.old.get("data_sha256") and ctx.old["data_sha256"] != data_sha:
@@ -299,7 +313,7 @@ def _evaluate_before(ctx: _Ctx, base: _Base, model: Any) -> dict[str, Any] | Non
         return json.loads(cached.read_text("utf-8"))
     with ctx.timed("eval_before"):
         ctx.out.say(f"[verticalize] evaluating the base on {_suite_names(ev.suites)}")
-        scores = _eval(model, base.tokenizer, ctx.recipe)
+        scores = _eval(model, base.tokenizer, ctx.recipe, "before", ctx.out.quiet)
     ctx.out.json("eval_before.json", scores)
     return scores
 
@@ -319,10 +333,16 @@ def _train(ctx: _Ctx, base: _Base, plan: _Plan, model: Any) -> _Trained:
     dirs = stage_dirs(recipe, ctx.work)
     if ctx.resume and ctx.out.main:
         _discard_unusable_checkpoints(ctx, dirs)
+    probes = None
+    if any(getattr(s, "watch", None) is not None for s in recipe.stages):
+        from verticalize.run.watch import watch_probes
+
+        with ctx.timed("watch_baseline"):  # train.watch: the base scored on the watch's subset
+            probes = watch_probes(recipe, model, base.tokenizer, ctx.world)
     with ctx.timed("train"):
         model, results = run_stages(recipe, plan.stages, plan.method, model, base.tokenizer,
                                     [d.train for d in plan.datas], dirs, base.device, lora_targets(base.resolved),
-                                    ctx.out, ctx.resume, callbacks)
+                                    ctx.out, ctx.resume, callbacks, probes)
     if len(plan.stages) > 1:
         ctx.manifest["stages"] = [{"kind": st.kind, "dir": str(d.relative_to(ctx.work)), "metrics": r.metrics}
                                   for st, d, r in zip(plan.stages, dirs, results)]
@@ -359,13 +379,19 @@ def _finish(ctx: _Ctx, base: _Base, plan: _Plan, trained: _Trained, before: dict
             model = trained.model
             if trained.results[-1].sharded:  # FSDP / ZeRO-3 weights live across ranks: score the saved ones
                 model = _reload(base.resolved, trained.dest, full=not trained.adapter)
-            evals["after"] = _eval(model, base.tokenizer, recipe)
+            evals["after"] = _eval(model, base.tokenizer, recipe, "after", ctx.out.quiet)
     if evals:
         from verticalize.evals import EvalReport
+        from verticalize.run.watch import watch_summaries
 
-        report = EvalReport(evals, meta={"recipe_sha256": recipe.fingerprint()})
-        with writing(work / "eval"):
-            report.save(work / "eval")
+        watched = watch_summaries(plan.stages, trained.results)  # train.watch: which step, and why
+        from verticalize.evals.history import TRAIN_LABEL, EvalHistory
+        from verticalize.run.evaluate import eval_meta
+
+        meta = {**eval_meta(recipe, source="training", run=ctx.final), **({"watch": watched} if watched else {})}
+        report = EvalReport(evals, meta=meta)
+        with writing(work / "eval"):  # eval/train/, the index and eval/report.md (verticalize.evals.history)
+            report, _ = EvalHistory(work / "eval").add(report, TRAIN_LABEL, force=ctx.resume, reserved_ok=True)
         for r in ctx.out.reporters:
             r.scores(report.to_dict())
     ctx.timings["total"] = time.perf_counter() - t_start
@@ -382,6 +408,10 @@ def _finish(ctx: _Ctx, base: _Base, plan: _Plan, trained: _Trained, before: dict
     for d in dirs[:-1]:  # earlier stages: their weights are saved in their stage dir
         shutil.rmtree(d / "checkpoints", ignore_errors=True)
     prune_checkpoints(dirs[-1] / "checkpoints", int(getattr(recipe.stages[-1], "keep_checkpoints", 1)))
+    from verticalize.train.watch import discard_watch_weights
+
+    for d in dirs:  # train.watch: the selected check's weights are the stage's weights now
+        discard_watch_weights(d)
     (work / "eval_before.json").unlink(missing_ok=True)
     os.replace(work, ctx.final)
 
@@ -422,8 +452,27 @@ def _data_sha(datas: list[Any]) -> str:
 
     h = hashlib.sha256()
     for d in datas:
+        if d.report.get("engine") == "arrow":  # built on Arrow: its sources (sha256 each) and every step's counts
+            h.update(json.dumps([d.report.get("sources"), d.report.get("steps")], sort_keys=True,
+                                default=str).encode("utf-8"))
+            continue
         h.update(json.dumps(d.train, sort_keys=True, ensure_ascii=False, default=str).encode("utf-8"))
     return h.hexdigest()
+
+
+def _data_steps(report: dict[str, Any]) -> str:
+    """How the training data were built, in one line: what was read, then each step with what it dropped."""
+    sources = [s for s in report.get("sources") or [] if isinstance(s, dict)]
+    read = sum(int(s.get("converted", s.get("read", 0)) or 0) for s in sources)
+    parts = [f"{read} read from {len(sources)} source{'s' if len(sources) != 1 else ''}"] if sources else []
+    for st in report.get("steps") or []:
+        if not isinstance(st, dict) or not st.get("step"):
+            continue
+        n_in, n_out = st.get("in"), st.get("out")
+        n_in = sum(n_in) if isinstance(n_in, list) else n_in
+        gone = n_in - n_out if isinstance(n_in, int) and isinstance(n_out, int) and n_in > n_out else 0
+        parts.append(f"{st['step']}" + (f" -{gone}" if gone else ""))
+    return " -> ".join(parts) or "built"
 
 
 def _n_tokens(tokenizer: Any, ex: dict[str, Any]) -> int:
@@ -432,7 +481,7 @@ def _n_tokens(tokenizer: Any, ex: dict[str, Any]) -> int:
     return len(tokenizer(example_text(ex), add_special_tokens=False)["input_ids"])
 
 
-def _eval(model: Any, tokenizer: Any, recipe: Recipe) -> dict[str, Any]:
+def _eval(model: Any, tokenizer: Any, recipe: Recipe, stage: str, quiet: bool) -> dict[str, Any]:
     from verticalize.run.evaluate import score
 
-    return score(model, tokenizer, recipe)
+    return score(model, tokenizer, recipe, stage=stage, quiet=quiet)

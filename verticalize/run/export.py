@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from verticalize.errors import RunError
+from verticalize.train.scaling import check_scale, scaled_for_export
 from verticalize.train.weights import save_quantized
 
 __all__ = ["export_run"]
@@ -24,7 +25,10 @@ Quantize = Literal["8bit", "4bit"]
 
 
 def export_run(run: Any, out_dir: str | Path, *, merge: bool = True, quantize: Quantize | None = None,
-               push_to_hub: str | None = None, private: bool = True, force: bool = False) -> Path:
+               push_to_hub: str | None = None, private: bool = True, force: bool = False,
+               scale: float | None = None) -> Path:
+    """``scale``: export ``W_base + scale * (W_trained - W_base)`` (a point of ``verticalize curve``; 1 or
+    None: the trained model as it is)."""
     out = Path(out_dir)
     if out.exists() and any(out.iterdir()) and not force:
         raise RunError(f"export dir {out} is not empty (pass force=True / --force to overwrite)")
@@ -32,8 +36,17 @@ def export_run(run: Any, out_dir: str | Path, *, merge: bool = True, quantize: Q
         raise RunError(f"quantize must be '8bit' or '4bit', got {quantize!r}")
     if quantize and run.adapter_path is not None and not merge:
         raise RunError("a quantized export needs the LoRA merged into the base (drop --no-merge)")
+    if scale is not None:
+        scale = check_scale(scale)
+        if run.adapter_path is not None and not merge:
+            raise RunError(f"a scaled export (--scale {scale:g}) merges the scaled LoRA into the base: drop --no-merge")
     model, tok = run.load()
-    if merge and run.adapter_path is not None:
+    if scale is not None and scale != 1.0:
+        from verticalize.models import load_model, resolve_model
+
+        model = scaled_for_export(model, scale, base=lambda: load_model(resolve_model(run.recipe.base)))
+        run._loaded = None  # the cached model now holds the scaled weights (or was merged): load it afresh
+    elif merge and run.adapter_path is not None:
         model = model.merge_and_unload()
     _generation_config(model, tok)
     if force and out.exists():
@@ -44,18 +57,36 @@ def export_run(run: Any, out_dir: str | Path, *, merge: bool = True, quantize: Q
         save_quantized(model, out, 8 if quantize == "8bit" else 4)
     tok.save_pretrained(out)
     info = {"run": str(run.output_dir), "base": run.recipe.base.model, "method": run.recipe.method.kind,
-            "merged": bool(merge and run.adapter_path is not None), "quantize": quantize,
+            "merged": bool(merge and run.adapter_path is not None), "quantize": quantize, "scale": scale,
             "recipe_sha256": run.recipe.fingerprint(), "metrics": run.metrics,
             # what `verticalize chat|serve EXPORT` needs: the run's generation settings and system prompt
             "generation": run.recipe.eval.generation.model_dump(), "system": _system_prompt(run.recipe)}
     (out / "verticalize_export.json").write_text(json.dumps(info, indent=2, default=str), encoding="utf-8")
     from verticalize.train.card import write_model_card
 
-    write_model_card(out, run.recipe, run.manifest, run.report,  # README.md: base, data, recipe, scores
-                     export={"merged": info["merged"], "quantize": quantize})
+    report, at_scale = _report_at(run, scale)
+    write_model_card(out, run.recipe, run.manifest, report,  # README.md: base, data, recipe, scores
+                     export={"merged": info["merged"], "quantize": quantize, "scale": scale,
+                             "scored_at_scale": at_scale})
     if push_to_hub:
         _push(out, push_to_hub, private)
     return out
+
+
+def _report_at(run: Any, scale: float | None) -> tuple[Any, bool]:
+    """The scores for the model card: for a scaled export, that scale's point of the run's curve.json when
+    ``verticalize curve`` scored it (True), else the run's own report (False)."""
+    if scale is None or scale == 1.0 or not (run.output_dir / "curve.json").is_file():
+        return run.report, False
+    from verticalize.errors import VerticalizeError
+    from verticalize.run.curve import Curve
+
+    try:
+        curve = Curve.load(run.output_dir / "curve.json")
+        point = curve.point(scale)
+        return (curve.report(point), True) if point is not None else (run.report, False)
+    except VerticalizeError:
+        return run.report, False
 
 
 def _system_prompt(recipe: Any) -> str | None:

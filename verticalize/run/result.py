@@ -45,10 +45,19 @@ class Run:
 
     @property
     def report(self) -> Any:
-        from verticalize.evals import EvalReport
+        """The run's EvalReport: the evaluation made during training (before / after), else the latest one;
+        None when the run was never evaluated. Every evaluation: :attr:`evaluations`."""
+        from verticalize.evals.history import EvalHistory
 
-        p = self.output_dir / "eval" / "report.json"
-        return EvalReport.load(p) if p.is_file() else None
+        return EvalHistory(self.output_dir / "eval").main()
+
+    @property
+    def evaluations(self) -> dict[str, Any]:
+        """Every evaluation of the run by label, oldest first (``train``: the one made during training; then
+        each ``evaluate()`` / ``verticalize eval``): ``{label: EvalReport}``."""
+        from verticalize.evals.history import EvalHistory
+
+        return EvalHistory(self.output_dir / "eval").reports()
 
     def __repr__(self) -> str:
         return f"Run({str(self.output_dir)!r}, base={self.recipe.base.model!r}, method={self.recipe.method.kind!r})"
@@ -80,10 +89,12 @@ class Run:
 
         parts = [f"<p><b>verticalize run</b> <code>{escape(str(self.output_dir))}</code></p>",
                  "<ul>" + "".join(f"<li>{escape(s)}</li>" for s in self._summary()) + "</ul>"]
-        imgs = [_inline_png(self.output_dir / name, alt) for name, alt in
-                (("loss.png", "loss curve"), ("eval/report.png", "before vs after scores"))]
-        parts.append("<div>" + "".join(i for i in imgs if i) + "</div>")
         rep = self.report
+        label = rep.meta.get("label") if rep is not None else None
+        png = f"eval/{label}/report.png" if label and (self.output_dir / "eval" / label).is_dir() else "eval/report.png"
+        imgs = [_inline_png(self.output_dir / name, alt) for name, alt in
+                (("loss.png", "loss curve"), (png, "before vs after scores"))]
+        parts.append("<div>" + "".join(i for i in imgs if i) + "</div>")
         if rep is not None:
             parts.append(rep.to_html())
         return "\n".join(parts)
@@ -124,37 +135,60 @@ class Run:
         GenerationSpec.model_validate(spec.model_dump())
         return [o[0] for o in generate(model, tok, texts, spec, self.recipe.eval.batch_size)]
 
-    def evaluate(self, suites: list[Any] | None = None, *, before: bool | None = None, save: bool = True) -> Any:
-        """Score the suites on the trained model (and on the base when ``before`` or the recipe asks).
+    def evaluate(self, suites: list[Any] | None = None, *, before: bool | None = None, save: bool = True,
+                 label: str | None = None, force: bool = False, quiet: bool = False) -> Any:
+        """Score the suites on the trained model (and on the base when ``before`` or the recipe asks), with a
+        progress bar per suite unless ``quiet``; library output goes to ``run.log`` in the run dir.
 
-        Saving merges the scores into ``eval/report.*``: stages and suites scored now replace the same
-        ones from training, every other suite's scores are kept."""
+        Saving keeps it as a new evaluation of the run, ``eval/<label>/report.*`` (``label``: default
+        ``eval-<n>``), listed in ``eval/index.json`` and shown with every other one in ``eval/report.md``.
+        Nothing is overwritten: a label in use is an error naming the labels there are (``force=True``
+        replaces that evaluation)."""
+        from verticalize.console import run_log
         from verticalize.evals import EvalReport
-        from verticalize.run.evaluate import evaluate_base, score, suites_of
+        from verticalize.evals.history import EvalHistory
+        from verticalize.run.evaluate import eval_meta, evaluate_base, keep_evaluation, score, suites_of
 
         chosen = suites_of(self.recipe, suites)
-        stages: dict[str, Any] = {}
-        if before if before is not None else "before" in self.recipe.eval.when:
-            stages["before"] = evaluate_base(self.recipe, chosen).stages["before"]
-        model, tok = self.load()
-        stages["after"] = score(model, tok, self.recipe, chosen)
-        report = EvalReport(stages, meta={"run": str(self.output_dir)})
+        if save:  # a bad or taken label is said before minutes of scoring, and again when saving
+            EvalHistory(self.output_dir / "eval").new_label(label, force=force)
+        with run_log(self.output_dir / "run.log"):
+            stages: dict[str, Any] = {}
+            if before if before is not None else "before" in self.recipe.eval.when:
+                stages["before"] = evaluate_base(self.recipe, chosen, quiet=quiet).stages["before"]
+            model, tok = self.load()
+            stages["after"] = score(model, tok, self.recipe, chosen, quiet=quiet)
+        meta = eval_meta(self.recipe, chosen, source="evaluate", run=self.output_dir)
+        meta["recipe_sha256"] = self.manifest.get("recipe_sha256") or meta["recipe_sha256"]  # the run's, as recorded
+        report = EvalReport(stages, meta=meta)
         if save:
-            old = self.report
-            if old is not None:
-                merged = {st: {**old.stages.get(st, {}), **stages.get(st, {})} for st in {*old.stages, *stages}}
-                report = EvalReport(merged, meta={**old.meta, "run": str(self.output_dir)})
-            report.save(self.output_dir / "eval")
+            report = keep_evaluation(self.output_dir, report, label, force=force)
         return report
 
     def export(self, out_dir: str | Path, merge: bool = True, *, quantize: str | None = None,
-               push_to_hub: str | None = None, private: bool = True, force: bool = False) -> Path:
+               push_to_hub: str | None = None, private: bool = True, force: bool = False,
+               scale: float | None = None) -> Path:
         """Write a model dir that plain transformers loads (LoRA merged into the base when ``merge``;
-        ``quantize="8bit"|"4bit"`` through bitsandbytes; ``push_to_hub="org/name"`` uploads it)."""
+        ``quantize="8bit"|"4bit"`` through bitsandbytes; ``push_to_hub="org/name"`` uploads it;
+        ``scale=0.5``: the base plus half the trained change, a point of :meth:`curve`)."""
         from verticalize.run.export import export_run
 
         return export_run(self, out_dir, merge=merge, quantize=quantize, push_to_hub=push_to_hub, private=private,
-                          force=force)
+                          force=force, scale=scale)
+
+    def curve(self, scales: tuple[float, ...] | list[float] = (0.0, 0.25, 0.5, 0.75, 1.0),
+              suites: list[Any] | None = None, *, max_examples: int | None = None, compare: list[Any] = (),
+              save: bool = True, tolerance: float = 0.02, progress: Any = None) -> Any:
+        """Gain/forgetting curve without retraining: score the trained change scaled by each of ``scales``
+        (0: the base model, always scored; 1: this run) on the domain and retention suites (default: the
+        recipe's, plus ``general`` when none is a retention suite), and each run dir of ``compare`` (other
+        runs of the same base, merges) as extra points. Writes ``curve.json``, ``curve.md`` and ``curve.png``
+        (gain against forgetting, Pareto front highlighted) into the run dir; returns a ``Curve``."""
+        from verticalize.run.curve import run_curve
+
+        others = [o if isinstance(o, Run) else Run(o) for o in compare]
+        return run_curve(self, scales, suites, max_examples=max_examples, compare=others, save=save,
+                         tolerance=tolerance, progress=progress)
 
 
 def _inline_png(path: Path, alt: str) -> str:

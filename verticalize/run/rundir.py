@@ -109,6 +109,9 @@ class Writer:
 
     def say(self, msg: str) -> None:
         if self.main:
+            from verticalize.console import log
+
+            log(msg)  # the run's log file keeps every line, quiet or not
             for r in (self._console, *self.reporters):
                 r.message(msg)
 

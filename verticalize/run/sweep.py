@@ -35,10 +35,14 @@ class SweepResult:
         lines = [f"| replay ratio | {d} (domain) | gain | {g} (retention) | forgetting |", "|---|---|---|---|---|",
                  f"| base model | {self.before[d]:.3f} | – | {self.before[g]:.3f} | – |"]
         for r in self.rows:
-            lines.append(f"| {r['ratio']:g} | {r['domain']:.3f} | {r['gain']:+.3f} | {r['general']:.3f} | "
-                         f"{r['forgetting']:+.3f} |")
+            lines.append(f"| {r['ratio']:g} | {r['domain']:.3f} | {_change(r, 'gain')} | {r['general']:.3f} | "
+                         f"{_change(r, 'forgetting')} |")
         best = self.best(tolerance)
         lines.append("")
+        if any(r.get("gain_interval") for r in self.rows):
+            lines.append("Changes with their 95% interval (paired over the same questions when the results carry "
+                         "per-question outcomes); *within noise*: the interval includes 0.")
+            lines.append("")
         lines.append(f"Smallest ratio with forgetting <= {tolerance:g}: "
                      + (f"**{best:g}**" if best is not None else "none of those tried"))
         return "\n".join(lines) + "\n"
@@ -74,6 +78,24 @@ class SweepResult:
         return {"json": out / "sweep.json", "md": out / "sweep.md", "png": self.plot(out / "sweep.png")}
 
 
+def _change(row: dict[str, Any], key: str) -> str:
+    iv = row.get(f"{key}_interval")
+    if not iv:
+        return f"{row[key]:+.3f}"
+    noise = " *within noise*" if iv[0] <= 0 <= iv[1] else ""
+    return f"{row[key]:+.3f} [{iv[0]:+.3f}, {iv[1]:+.3f}]{noise}"
+
+
+def _intervals(before: dict[str, Any], after: dict[str, Any], suite: str, sign: float) -> list[float] | None:
+    """The 95% interval of ``sign * (after - before)`` of one suite: paired when both carry per-question
+    outcomes, else treating before and after as independent."""
+    from verticalize.evals import EvalReport
+
+    rep = EvalReport({"before": {suite: before[suite]}, "after": {suite: after[suite]}})
+    iv = rep.paired.get(suite, {}).get("interval") or rep.intervals.get(suite, {}).get("delta")
+    return sorted(round(sign * x, 4) for x in iv) if iv else None
+
+
 def run_sweep(adapter: Any, ratios: list[float], output_dir: str | Path, *, retention: str = "general",
               source: str = "general", tolerance: float = 0.02, quiet: bool = False) -> SweepResult:
     recipe = adapter.recipe
@@ -94,9 +116,13 @@ def run_sweep(adapter: Any, ratios: list[float], output_dir: str | Path, *, rete
         scores = run.report.scores
         if i == 0:
             before = {s: scores[s]["before"] for s in suites}
+            before_stage = run.report.stages["before"]
+        after_stage = run.report.stages["after"]
         dom, gen = scores[domain]["after"], scores[retention]["after"]
         rows.append({"ratio": ratio, "run_dir": str(run.output_dir), "domain": dom, "general": gen,
-                     "gain": round(dom - before[domain], 4), "forgetting": round(before[retention] - gen, 4)})
+                     "gain": round(dom - before[domain], 4), "forgetting": round(before[retention] - gen, 4),
+                     "gain_interval": _intervals(before_stage, after_stage, domain, 1.0),
+                     "forgetting_interval": _intervals(before_stage, after_stage, retention, -1.0)})
     result = SweepResult(tuple(rows), domain, retention, before, out)
     result.save(tolerance)
     return result

@@ -71,6 +71,9 @@ def validate(name: str | Path, overrides: list[str] | None = None, *, trust_code
         problems.append(f"{_at(ov, msg.split(':', 1)[0])}: {msg}")
     if not recipe.domain and not recipe.data:
         problems.append(f"{ov.chain[0]}: no training data: set domain: <pack> or data: [{{path: ...}}]")
+    from verticalize.run.watch import watch_problems
+
+    problems += [f"{_at(ov, msg.split(':', 1)[0])}: {msg}" for msg in watch_problems(recipe)]
     if data:
         problems += _check_data(recipe, ov, path.parent)
     return problems
@@ -159,6 +162,8 @@ def _check_strategy(key: str, ref: object) -> list[str]:
     section = key.split("[", 1)[0]
     if section == "data":
         section = "data.source"
+    if ".rewards[" in key:  # train.rewards[i] or train[j].rewards[i]: a Reward, not a Stage
+        section = "train.rewards"
     if section == "eval.suites":  # a Task or a Suite: whichever it claims to be
         as_task = st.check_ref(ref, st.Task, key)
         return as_task if st.check_ref(ref, st.Suite, key) else []

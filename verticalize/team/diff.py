@@ -3,8 +3,8 @@
 A side is a recipe YAML path, a shipped recipe name, or a run dir (``recipe.yaml`` + ``manifest.json``).
 Recipes are compared after ``extends:`` and defaults, as dotted key paths (``train.lr``,
 ``data[0].path``); lists of plain values compare whole (``eval.suites``). When both sides are
-runs, their metrics (``manifest["metrics"]``) and eval scores (``eval/report.json``) are shown
-side by side with the delta. Diff is informational: it never fails on differences.
+runs, their metrics (``manifest["metrics"]``) and eval scores (``eval/``: the evaluation made during
+training, else the latest) are shown side by side with the delta. Diff is informational: it never fails on differences.
 """
 
 from __future__ import annotations
@@ -93,16 +93,10 @@ def load_side(ref: str | Path) -> Side:
             manifest = json.loads((p / "manifest.json").read_text(encoding="utf-8"))
         except (ValueError, UnicodeDecodeError) as e:
             raise RunError(f"{p / 'manifest.json'}: not valid JSON ({e})") from None
-        scores: dict[str, dict[str, float]] = {}
-        report = p / "eval" / "report.json"
-        if report.is_file():
-            from verticalize.evals.report import EvalReport
+        from verticalize.evals.history import EvalHistory
 
-            try:
-                scores = EvalReport.load(report).scores
-            except (ValueError, KeyError, TypeError) as e:
-                raise RunError(f"{report}: not an eval report (expected the EvalReport format: stages -> suites -> "
-                               f"score): {type(e).__name__}: {e}") from None
+        report = EvalHistory(p / "eval").main()  # the evaluation made during training, else the latest
+        scores: dict[str, dict[str, float]] = report.scores if report is not None else {}
         metrics = manifest.get("metrics") if isinstance(manifest, dict) else None
         return Side(str(p), load_recipe(p / "recipe.yaml", trust_code=True).to_dict(), True, dict(metrics or {}), scores)
     from verticalize.packs import find_recipe
@@ -164,5 +158,5 @@ def diff_report(a_ref: str | Path, b_ref: str | Path) -> str:
             for stage in ("before", "after", "delta"):
                 if stage in ra or stage in rb:
                     srows.append((f"{suite}.{stage}", ra.get(stage), rb.get(stage)))
-        lines += ["", *(_table("eval score", srows, "a", "b") if srows else ["eval scores: none (neither run has eval/report.json)"])]
+        lines += ["", *(_table("eval score", srows, "a", "b") if srows else ["eval scores: none (neither run was evaluated)"])]
     return "\n".join(lines)
