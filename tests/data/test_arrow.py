@@ -148,3 +148,128 @@ def test_streamed_corpus_trains_cpt_and_needs_max_steps(tmp_path):
     assert run.metrics["global_step"] == 2 and run.metrics["examples"] == "streamed"
     manifest = json.loads((tmp_path / "run" / "manifest.json").read_text("utf-8"))
     assert manifest["data"]["streaming"] is True
+
+
+def _tricky(path: Path, n: int = 2400) -> None:
+    """Alpaca rows with what the columnar path must get exactly right: blank and real inputs, system
+    columns (empty too), PII (incl. non-ASCII digits Python's \\d matches), empty and repetitive answers,
+    duplicates only NFKC/whitespace/case tell apart, nested extra keys, blank lines; and a few rows
+    (a numeric id, a number as output) that send their block down the per-example path."""
+    out = []
+    for i in range(n):
+        r: dict = {"instruction": f"Question {i % 1500}: what is {i % 1500} times 3?", "output": f"{(i % 1500) * 3}",
+                   "lang": "en" if i % 3 else "zh", "task": f"t{i % 4}", "id": f"x{i}"}
+        if i % 11 == 0:
+            r["input"] = "  \t "
+        if i % 13 == 0:
+            r["input"] = f"context {i}"
+        if i % 17 == 0:
+            r["system"] = "You are careful."
+        if i % 19 == 0:
+            r["system"] = ""
+        if i % 23 == 0:
+            r["output"] = f"mail a{i}@example.com or call 138 1234 5678"
+        if i % 29 == 0:
+            r["output"] = f"call 13８1234567{i % 10} now"
+        if i % 31 == 0:
+            r["output"] = "ab" * 150
+        if i % 37 == 0:
+            r["output"] = "   "
+        if i % 41 == 0:
+            r["instruction"] = ["Ｗｉｄｅ  Text\u3000spaces", "wide text spaces"][i % 2]
+            r["output"] = "same"
+        if i % 43 == 0:
+            r["extra"] = {"nested": [1, 2]}
+        if i == 1900:
+            r["id"] = 1900
+        if i == 2100:
+            r["output"] = 42
+        line = json.dumps(r, ensure_ascii=i % 2 == 0)
+        if i == 1300:
+            line = "  " + line  # indented: read right, by the per-example path
+        if i == 1700:
+            line = line + " " + line  # two objects on a line: malformed, named by its line
+        out.append(line + ("\n\n" if i % 53 == 0 else "\n"))
+    path.write_text("".join(out), encoding="utf-8")
+
+
+@pytest.mark.parametrize("kind", ["sft", "cpt"])
+def test_columnar_blocks_build_what_the_python_path_builds(tmp_path, monkeypatch, kind):
+    """The columnar path (pyarrow's JSON reader and Arrow kernels) is used for clean blocks and yields to
+    the per-example path for the others; either way the result is the Python path's."""
+    from verticalize.data import columnar
+
+    data = tmp_path / "d.jsonl"
+    _tricky(data)
+    if kind == "cpt":
+        def text(line: str) -> str:
+            try:
+                r = json.loads(line)
+            except json.JSONDecodeError:
+                return line  # kept malformed
+            return json.dumps({"text": f"{r['instruction']}\n{r['output']}", "id": r["id"], "lang": r["lang"]},
+                              ensure_ascii=False)
+
+        data.write_text("".join(text(ln) + "\n" for ln in data.read_text().splitlines()))
+    monkeypatch.setattr(shards, "_BLOCK", 16 << 10)  # many blocks
+    used: list[bool] = []
+    real = columnar.fact_table
+
+    def spy(*a, **kw):
+        t = real(*a, **kw)
+        used.append(t is not None)
+        return t
+
+    monkeypatch.setattr(columnar, "fact_table", spy)
+    a = Adapter(base="tiny").with_data(data, format="alpaca" if kind == "sft" else "text", on_error="skip").clean(
+        pii="redact", dedup="exact", languages=["en", "zh"], min_length=3)
+    if kind == "sft":
+        a = a.clean(tasks=["t0", "t1", "t2"])
+    else:
+        a = a.cpt(max_steps=1)
+    py, ar = _both(a.processing(num_proc=1), tmp_path, kind)
+    assert any(used) and not all(used)  # both paths ran
+    assert _rows(py.train, kind) == _rows(ar.train, kind)
+    assert py.report["steps"] == ar.report["steps"] and py.report["sources"] == ar.report["sources"]
+    assert any(f"{data}:1734: malformed JSON (Extra data" in p for p in ar.report["sources"][0]["skipped_examples"])
+    steps = {s["step"]: s for s in ar.report["steps"]}
+    assert steps["pii_redact"]["changed"] > 0 and steps["dedup_exact"]["out"] < steps["dedup_exact"]["in"]
+    if kind == "sft":
+        assert steps["quality"]["empty_response"] > 0 and steps["quality"]["repetitive"] > 0
+        assert any("[PHONE]" in m["content"] for ex in ar.train for m in ex["messages"])
+        assert any(m["role"] == "system" for ex in ar.train for m in ex["messages"])
+
+
+def test_columnar_pii_prefilter_holds_every_text_redaction_changes():
+    """The RE2 prefilter decides which rows Python's redact_pii sees: it must match every text that
+    redaction changes (fuzzed: digit runs of any decimal script, separators, brackets, e-mails)."""
+    import random
+
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from verticalize.data.columnar import _MAYBE_PII
+    from verticalize.data.pii import redact_pii
+
+    rng = random.Random(0)
+    digits = "0123456789" * 6 + "０１２３４５６７８９٠١٢٣٤٥٦٧٨٩"
+
+    def token() -> str:
+        r = rng.random()
+        if r < 0.55:
+            run = "".join(rng.choice(digits) for _ in range(rng.randint(1, 19)))
+            return ("1" + rng.choice("3456789") + run) if rng.random() < 0.2 else run
+        return rng.choice([" ", "-", ".", "(", ")", "+", "+86 ", "\n", "\u3000", "a.b@example.com", "x@y", "X",
+                           "word", ",", "0", "(0", "86"])
+
+    texts = ["张三 身份证 11010519491231002X 手机 138-1234-5678 邮箱 zs@example.cn 卡号 6222 0212 3456 7890 3 "
+             "call +1 (415) 555-2671.", "card 4111 1111 1111 1111", "(010)12345678", "0755-12345678",
+             "415.555.2671", "(415)\u3000555-2671"]
+    texts += ["".join(token() for _ in range(rng.randint(1, 9))) for _ in range(30_000)]
+    changed = [t for t in texts if redact_pii(t) != t]
+    assert len(changed) > 500
+    hit = pc.match_substring_regex(pa.array(changed), _MAYBE_PII).to_pylist()
+    missed = [t for t, h in zip(changed, hit) if not h]
+    assert not missed, missed[:5]
+    # and it is selective: most number-heavy texts are not candidates
+    assert sum(pc.match_substring_regex(pa.array(texts), _MAYBE_PII).to_pylist()) < 0.8 * len(texts)

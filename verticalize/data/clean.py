@@ -111,14 +111,20 @@ def quality_problem(ex: dict[str, Any], text: str) -> str | None:
     msgs = ex.get("messages")
     if msgs and msgs[-1]["role"] == "assistant" and not msgs[-1]["content"].strip():
         return "empty_response"
-    if len(text) >= 200:  # degenerate repetition: few distinct character 5-grams
-        need = 0.15 * (len(text) - 4)
-        # enough distinct 5-grams in a prefix settle it for the whole text (ordinary text: always)
-        if len({text[i: i + 5] for i in range(0, min(len(text) - 4, int(2 * need) + 1))}) >= need:
-            return None
-        if len({text[i: i + 5] for i in range(0, len(text) - 4)}) < need:
-            return "repetitive"
-    return None
+    return "repetitive" if repetitive(text) else None
+
+
+def repetitive(text: str) -> bool:
+    """Degenerate repetition: a text of 200+ characters with few distinct character 5-grams."""
+    if len(text) < 200:
+        return False
+    need = 0.15 * (len(text) - 4)
+    # enough distinct 5-grams in a prefix settle it for the whole text (ordinary text: almost always the
+    # first need + 8, else twice as many)
+    for stop in (int(need) + 8, int(2 * need) + 1):
+        if len({text[i: i + 5] for i in range(0, min(len(text) - 4, stop))}) >= need:
+            return False
+    return len({text[i: i + 5] for i in range(0, len(text) - 4)}) < need
 
 
 def example_facts(ex: dict[str, Any], spec: Any) -> tuple[Any, str, str | None, bytes | None]:

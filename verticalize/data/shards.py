@@ -6,14 +6,16 @@ signatures) by a forked worker. Every bad record is named by file and line, as o
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from verticalize.data import columnar
 from verticalize.data.clean import dedup_key, example_text, prompt_text, quality_problem, redact_example
 from verticalize.data.formats import convert, detect_format
 from verticalize.data.sources import _HINT, LoadReport, _bad, _bom, _jsonl, _resolve, normalize_encoding
@@ -26,6 +28,7 @@ log = logging.getLogger("verticalize")
 
 SHARD_BYTES = 16 << 20  # a byte range per worker, at least this long
 _LINES = 20_000  # lines parsed per batch
+_BLOCK = 4 << 20  # bytes read at a time
 _STREAMABLE = (".jsonl", ".txt")
 
 
@@ -100,36 +103,53 @@ def _scan(f: Path, workers: int, skip: int = 0) -> tuple[str, list[tuple[int, in
     return h.hexdigest(), [(s, e, n + 1) for (s, n), e in zip(starts, ends) if e > s]
 
 
-def _lines(path: Path, start: int, end: int, first: int, enc: str, rep: LoadReport, on_error: str
-           ) -> Iterator[list[tuple[int, str]]]:
-    """Batches of (line number, text) of the bytes [start, end), split on \\n only; a line that does not
-    decode is a bad record (file:line, byte offset), as in the Python path."""
-    codec = "utf-8" if enc == "utf-8-sig" else enc
+def _blocks(path: Path, start: int, end: int, first: int) -> Iterator[tuple[int, int, bytes]]:
+    """The bytes [start, end) in blocks of whole lines (about 4 MiB), each with the number of its first
+    line and its byte offset."""
     line, pos, buf = first, start, b""
     with path.open("rb") as fh:
         fh.seek(start)
         left = end - start
         while left > 0 or buf:
-            chunk = fh.read(min(8 << 20, left)) if left > 0 else b""
-            left -= len(chunk)
+            chunk = fh.read(min(_BLOCK, left)) if left > 0 else b""
+            left = left - len(chunk) if chunk else 0  # a file cut short while read: what is there
             buf += chunk
-            parts = buf.split(b"\n")
-            buf = parts.pop() if left > 0 else b""
-            out: list[tuple[int, str]] = []
-            for raw in parts:
-                try:
-                    out.append((line, raw.decode(codec).removesuffix("\r")))
-                except UnicodeDecodeError as e:
-                    off = pos + e.start
-                    _bad(f"{path}:{line}: not {codec.upper()} text: byte 0x{raw[e.start]:02x} at byte offset {off} "
-                         f"cannot be decoded (tried {codec}: {e.reason}); {_HINT}", on_error, rep)
-                line += 1
-                pos += len(raw) + 1
-                if len(out) >= _LINES:
-                    yield out
-                    out = []
-            if out:
-                yield out
+            cut = buf.rfind(b"\n") + 1 if left > 0 else len(buf)
+            if cut == 0:
+                continue  # a line longer than a block: read on
+            block, buf = buf[:cut], buf[cut:]
+            yield line, pos, block
+            line += block.count(b"\n")
+            pos += len(block)
+
+
+def _decode(path: Path, line: int, pos: int, block: bytes, codec: str, rep: LoadReport, on_error: str
+            ) -> Iterator[list[tuple[int, str]]]:
+    """Batches of (line number, text) of one block, split on \\n only; a line that does not decode is a bad
+    record (file:line, byte offset), as in the Python path."""
+    out: list[tuple[int, str]] = []
+    for raw in block.split(b"\n"):
+        try:
+            out.append((line, raw.decode(codec).removesuffix("\r")))
+        except UnicodeDecodeError as e:
+            off = pos + e.start
+            _bad(f"{path}:{line}: not {codec.upper()} text: byte 0x{raw[e.start]:02x} at byte offset {off} "
+                 f"cannot be decoded (tried {codec}: {e.reason}); {_HINT}", on_error, rep)
+        line += 1
+        pos += len(raw) + 1
+        if len(out) >= _LINES:
+            yield out
+            out = []
+    if out:
+        yield out
+
+
+def _lines(path: Path, start: int, end: int, first: int, enc: str, rep: LoadReport, on_error: str
+           ) -> Iterator[list[tuple[int, str]]]:
+    """Batches of (line number, text) of the bytes [start, end)."""
+    codec = "utf-8" if enc == "utf-8-sig" else enc
+    for line, pos, block in _blocks(path, start, end, first):
+        yield from _decode(path, line, pos, block.removesuffix(b"\n"), codec, rep, on_error)
 
 
 def _first_format(f: Path, enc: str, spec: Any) -> str:
@@ -210,9 +230,11 @@ class Facts:
         return cols, len(examples) - len(fit)
 
 
-def converted(part: Part, shard: tuple[int, int, int] | None, rep: LoadReport, log_skips: bool = False
-               ) -> Iterator[list[dict[str, Any]]]:
-    """Batches of converted examples of one byte range of a file (or of a whole non-range source)."""
+def converted(part: Part, shard: tuple[int, int, int] | None, rep: LoadReport, log_skips: bool = False,
+              fast: Callable[[bytes], Any] | None = None) -> Iterator[Any]:
+    """Batches of converted examples of one byte range of a file (or of a whole non-range source); with
+    ``fast``, each block of lines it turns into a fact table (:mod:`verticalize.data.columnar`) comes as
+    that table instead."""
     spec = part.spec
     if part.file is None:
         from verticalize.data.loading import load_source
@@ -234,7 +256,24 @@ def converted(part: Part, shard: tuple[int, int, int] | None, rep: LoadReport, l
     # record them all; under on_error: raise, _build raises the first in that order (the Python path's)
     phases = [LoadReport(source=rep.source) for _ in range(3)]
     on_error = "raise" if log_skips and spec.on_error == "raise" else "skip"
-    for lines in _lines(part.file, start, end, first, part.encoding, phases[0], on_error):
+    codec = "utf-8" if part.encoding == "utf-8-sig" else part.encoding
+    for line, pos, block in _blocks(part.file, start, end, first):
+        table = fast(block) if fast is not None else None
+        if table is not None:  # the columnar path read it: the fact table, ready to write
+            rep.read += table.num_rows
+            yield table
+            continue
+        yield from _examples(part, line, pos, block, codec, phases, on_error, rep, is_txt, log_skips)
+    for ph in phases:
+        rep.skipped += ph.skipped
+    rep.problems = [[p for p in ph.problems] for ph in phases]  # merged across ranges by _build
+
+
+def _examples(part: Part, line: int, pos: int, block: bytes, codec: str, phases: list[LoadReport], on_error: str,
+              rep: LoadReport, is_txt: bool, log_skips: bool) -> Iterator[list[dict[str, Any]]]:
+    spec = part.spec
+    assert part.file is not None
+    for lines in _decode(part.file, line, pos, block.removesuffix(b"\n"), codec, phases[0], on_error):
         if is_txt:
             rows = [{"text": ln, "_line": i} for i, ln in lines if ln.strip()]
         else:
@@ -248,9 +287,6 @@ def converted(part: Part, shard: tuple[int, int, int] | None, rep: LoadReport, l
                     log.warning("skipped: %s", msg)
                 ph.problems.clear()
         yield examples
-    for ph in phases:
-        rep.skipped += ph.skipped
-    rep.problems = [[p for p in ph.problems] for ph in phases]  # merged across ranges by _build
 
 
 def shard_job(jobs: list[tuple[int, Part, Any, str]], lo: int, hi: int) -> list[dict[str, Any]]:
@@ -260,11 +296,19 @@ def shard_job(jobs: list[tuple[int, Part, Any, str]], lo: int, hi: int) -> list[
     for index, part, shard, dest in jobs[lo:hi]:
         rep = LoadReport(source=str(part.file or part.spec.label))
         n_converted = unfit = rows = 0
-        writer = ArrowWriter(path=dest, features=fact_features(FACTS.kind, FACTS.clean.num_perm
-                                                               if FACTS.clean.dedup == "near" else None),
-                             writer_batch_size=10_000)
+        features = fact_features(FACTS.kind, FACTS.clean.num_perm if FACTS.clean.dedup == "near" else None)
+        writer = ArrowWriter(path=dest, features=features, writer_batch_size=10_000)
+        fast = None
+        if columnar.usable(part, FACTS):
+            schema = features.arrow_schema
+            fast = functools.partial(columnar.fact_table, fmt=part.fmt, facts=FACTS, schema=schema)
         try:
-            for examples in converted(part, shard, rep):
+            for examples in converted(part, shard, rep, fast=fast):
+                if not isinstance(examples, list):  # a fact table from the columnar path
+                    n_converted += examples.num_rows
+                    rows += examples.num_rows
+                    writer.write_table(examples)
+                    continue
                 n_converted += len(examples)
                 cols, n_unfit = FACTS.rows(examples)
                 unfit += n_unfit
