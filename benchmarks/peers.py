@@ -27,10 +27,13 @@ each run's line says how many cores other processes kept busy meanwhile). The ba
 given (token ids without padding, learned positions) are compared step for step, and the losses
 (each step's logged ``loss`` at full precision) pairwise by their largest absolute difference.
 
-With identical batches, LLaMA-Factory's losses still differ from the other two by ~1e-5: it computes
-the loss from the full fp32 logits (transformers' cross-entropy), TRL 1.16 (and verticalize, which
-reduces it as TRL does) with its chunked fused log-prob kernel; on the first batch an fp64
-computation gives 1.5493232, the fused kernel 1.5493233, the full-logit path 1.5493082.
+Two ways to compute the same loss: LLaMA-Factory (transformers' Trainer) takes the cross-entropy of the
+full fp32 logits; TRL 1.16 runs a chunked, fused log-prob kernel that never holds them. verticalize's
+``train.loss_kernel: auto`` takes the full logits on CPUs (faster there: the chunked kernel's backward is
+slow on CPU) and the chunked kernel on GPUs (where a large vocabulary's logits do not fit), so on this
+CPU its losses are LLaMA-Factory's and differ from TRL's by ~2e-5 (on the first batch an fp64
+computation gives 1.5493232, the fused kernel 1.5493233, the full-logit path 1.5493082);
+``loss_kernel: chunked`` makes them TRL's bit for bit (tests/train/test_parity.py).
 
 Not part of CI (it needs the venv and minutes of CPU). Step-time ratios need a quiet machine.
 """

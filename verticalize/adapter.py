@@ -129,7 +129,8 @@ class Adapter:
 
     def sft(self, **kw: Any) -> Adapter:
         """Supervised fine-tuning on chat data. Keys: epochs, max_steps, lr, batch_size, grad_accum,
-        max_length, packing, assistant_only_loss, ... (one stage; see :meth:`then` for several)."""
+        max_length, packing, assistant_only_loss, cpt_ratio (a mixed stage: that share of the trained
+        tokens from raw domain text), ... (one stage; see :meth:`then` for several)."""
         return self._train("sft", kw)
 
     def cpt(self, **kw: Any) -> Adapter:

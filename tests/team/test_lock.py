@@ -192,3 +192,19 @@ def test_stages_lock_the_pack_files_they_read(tmp_path: Path) -> None:
     keys = set(read_lock(write_lock(p, load_recipe(p), force=True))["data"])
     assert "domain:legal/corpus.jsonl" in keys and "domain:legal/train.jsonl" not in keys
     assert not any(k.startswith("replay:") for k in keys)  # replay mixes into sft stages only
+
+
+def test_validate_lists_what_a_stale_lock_would_refuse(recipe_file: Path) -> None:
+    """`verticalize validate` reports the lock's mismatches with everything else, before a train refuses."""
+    from verticalize.run.validate import validate
+
+    assert validate(recipe_file) == []
+    write_lock(recipe_file, load_recipe(recipe_file))
+    assert validate(recipe_file) == []
+    (recipe_file.parent / "train.jsonl").write_text(json.dumps(ROW | {"id": 9}) + "\n")
+    problems = validate(recipe_file, ["train.lr=0.001"])
+    lp = str(lock_path(recipe_file))
+    assert any(p.startswith(f"{lp}: data file data:train.jsonl") for p in problems)
+    assert any(p.startswith(f"{lp}: recipe key train.lr") for p in problems)
+    out = CliRunner().invoke(cli, ["validate", str(recipe_file)])
+    assert out.exit_code != 0 and "data:train.jsonl" in out.output

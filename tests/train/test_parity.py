@@ -44,13 +44,14 @@ def _trl_default_optim() -> str:
     return getattr(optim, "value", str(optim))
 
 
-def _verticalize(base: str, data: Path, out: Path):
+def _verticalize(base: str, data: Path, out: Path, loss_kernel: str = "chunked"):
     from verticalize import Adapter
 
     a = (Adapter(base=base).with_data(str(data), format="alpaca")
          .lora(r=8, alpha=16, dropout=0.0, target_modules="all-linear")
          .sft(max_steps=STEPS, batch_size=4, grad_accum=1, max_length=256, lr=1e-4, scheduler="cosine",
-              warmup_ratio=0.0, seed=42, logging_steps=1, save_steps=10_000, optim=_trl_default_optim()))
+              warmup_ratio=0.0, seed=42, logging_steps=1, save_steps=10_000, optim=_trl_default_optim(),
+              loss_kernel=loss_kernel))
     run = a.train(output_dir=out, quiet=True)
     rows = [json.loads(x) for x in (run.output_dir / "train_log.jsonl").read_text().splitlines()]
     return run, [r["loss"] for r in rows if "loss" in r]
@@ -110,7 +111,12 @@ def test_same_losses_as_trl_with_the_models_marked_template(tmp_path: Path) -> N
     run, ours = _verticalize("tiny", data, tmp_path / "run")
     theirs = _plain_trl(offline_model_dir("tiny"), rows, tmp_path / "trl", prompt_completion=False)
     assert len(ours) == STEPS and ours == theirs  # bit for bit
-    assert run.metrics["loss_mask"] == "own"
+    assert run.metrics["loss_mask"] == "own" and run.metrics["loss_kernel"] == "chunked"
+    # the CPU default: the full logits' cross-entropy (transformers' Trainer, LLaMA-Factory), the same loss to
+    # float rounding -- the two kernels sum the log-probabilities in a different order
+    run2, full = _verticalize("tiny", data, tmp_path / "run2", loss_kernel="auto")
+    assert run2.metrics["loss_kernel"] == "logits" and len(full) == STEPS
+    assert full != ours and max(abs(a - b) for a, b in zip(full, ours)) < 1e-4
 
 
 def test_same_losses_as_trl_on_a_local_dir_without_markers(tmp_path: Path, smol_dir: Path) -> None:

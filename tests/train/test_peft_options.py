@@ -19,6 +19,7 @@ SMALL = dict(max_steps=2, batch_size=2, grad_accum=1, max_length=96, logging_ste
     ({"init": "gaussian"}, {"init_lora_weights": "gaussian"}),
     ({"init": "pissa"}, {"init_lora_weights": "pissa"}),
     ({"init": "olora"}, {"init_lora_weights": "olora"}),
+    ({"init": "eva"}, {"init_lora_weights": "eva"}),
     ({"layers": [1]}, {"layers_to_transform": [1]}),
 ])
 def test_lora_option_trains_and_is_saved(tmp_path: Path, chat_jsonl: Path, kw: dict, expect: dict) -> None:
@@ -28,6 +29,13 @@ def test_lora_option_trains_and_is_saved(tmp_path: Path, chat_jsonl: Path, kw: d
     for k, v in expect.items():
         assert cfg[k] == v, (k, cfg[k])
     assert run.metrics["global_step"] == 2
+    if kw.get("init") == "eva":  # A = the top right singular vectors of each layer's inputs: orthonormal rows
+        import torch
+        from safetensors.torch import load_file
+
+        ws = load_file(str(run.output_dir / "adapter" / "adapter_model.safetensors"))
+        a = next(w for n, w in ws.items() if "q_proj.lora_A" in n).float()
+        assert torch.allclose(a @ a.T, torch.eye(a.shape[0]), atol=0.05), a @ a.T
     if "layers" in kw:  # only layer 1 carries LoRA weights
         from safetensors.torch import load_file
 
@@ -125,3 +133,30 @@ def test_keep_checkpoints(tmp_path: Path, chat_jsonl: Path, keep: int) -> None:
     kept = sorted(p.name for p in (run.output_dir / "checkpoints").glob("checkpoint-*"))
     assert kept == ["checkpoint-4", "checkpoint-6"][2 - keep:] if keep else kept == []
     assert (run.output_dir / "adapter" / "README.md").read_text().count("sha256") >= 1  # the model card
+
+
+@pytest.mark.parametrize("attn", ["eager", "sdpa"])
+def test_attention_implementation_is_the_one_loaded_and_trains(tmp_path: Path, chat_jsonl: Path, attn: str) -> None:
+    from verticalize.models import load_model, resolve_model
+    from verticalize.recipe import BaseSpec
+
+    model = load_model(resolve_model(BaseSpec(model="tiny")), attn_implementation=attn)
+    assert model.config._attn_implementation == attn
+    a = tiny_adapter(tmp_path, chat_jsonl, **SMALL).lora(r=4, alpha=8).with_base("tiny", attn_implementation=attn)
+    run = a.train(output_dir=tmp_path / "run", quiet=True)
+    assert run.metrics["global_step"] == 2 and run.recipe.base.attn_implementation == attn
+
+
+def test_flash_attention_without_its_package_or_gpu_is_refused(tmp_path: Path, chat_jsonl: Path) -> None:
+    import importlib.util
+
+    from verticalize.run import validate
+
+    p = tmp_path / "r.yaml"
+    p.write_text(f"base: {{model: tiny, attn_implementation: flash_attention_2}}\ndata: [{{path: {chat_jsonl}}}]\n")
+    problems = validate(p)
+    if importlib.util.find_spec("flash_attn") is None:
+        assert any("r.yaml:1: base.attn_implementation: flash_attention_2 needs the flash-attn package" in x
+                   for x in problems), problems
+    p.write_text(f"base: {{model: tiny, attn_implementation: flash_attn}}\ndata: [{{path: {chat_jsonl}}}]\n")
+    assert any("'flash_attn' is not allowed" in x and "flash_attention_2" in x for x in validate(p))

@@ -196,3 +196,25 @@ def test_dpo_after_sft_saves_only_the_trained_adapter(tmp_path: Path, pref_jsonl
     assert not (run.adapter_path / "ref").exists()
     model, _ = run.load()
     assert list(model.peft_config) == ["default"]
+
+
+def test_mixed_stage_trains_chats_and_raw_text_at_the_token_ratio(tmp_path: Path) -> None:
+    """train: {kind: sft, cpt_ratio: r}: the legal chats and windows of the legal corpus in one pass, raw
+    text making up r of the learned tokens to within one window, reported in the manifest."""
+    a = Adapter(base="tiny").with_domain("legal").sft(max_steps=2, max_length=96, batch_size=2, grad_accum=1,
+                                                      logging_steps=1, cpt_ratio=0.3)
+    assert a.recipe.to_yaml() == Adapter.from_yaml(_write(tmp_path / "r.yaml", a.to_yaml())).to_yaml()
+    run = a.train(output_dir=tmp_path / "mixed", quiet=True)
+    m = run.metrics
+    total = m["text_tokens"] + m["chat_tokens_learned"]
+    assert m["text_windows"] > 0 and m["chat_tokens_learned"] > 0 and m["cpt_ratio_target"] == 0.3
+    assert abs(m["text_tokens"] / total - 0.3) <= 96 / total  # exact to one window
+    assert m["cpt_ratio_tokens"] == round(m["text_tokens"] / total, 4)
+    assert run.manifest["data"]["kind"] == "sft" and run.manifest["data"]["text"]["kind"] == "cpt"
+    assert (run.adapter_path / "adapter_model.safetensors").is_file()
+
+
+def test_mixed_stage_without_raw_text_names_the_key(tmp_path: Path, chat_jsonl: Path) -> None:
+    a = Adapter(base="tiny").with_data(chat_jsonl).sft(max_steps=1, cpt_ratio=0.2)
+    with pytest.raises(DataError, match=r"train\.cpt_ratio .*format: text"):
+        a.train(output_dir=tmp_path / "r", quiet=True)

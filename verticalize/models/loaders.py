@@ -161,11 +161,14 @@ def lora_targets(r: ResolvedModel) -> list[str] | str:
 
 
 def load_model(r: ResolvedModel, *, dtype: Any = None, quantization_config: Any = None,
-               device_map: Any = None, path: str | None = None) -> Any:
+               device_map: Any = None, path: str | None = None, attn_implementation: str | None = None) -> Any:
+    """``attn_implementation``: transformers' (eager, sdpa, flash_attention_2, ...); None or auto: its default."""
     from transformers import AutoModelForCausalLM
 
     path = path or _local_path(r)
     kwargs: dict[str, Any] = {"revision": r.revision, "trust_remote_code": r.trust_remote_code}
+    if attn_implementation not in (None, "auto"):
+        kwargs["attn_implementation"] = attn_implementation
     if dtype is not None:
         kwargs["dtype"] = dtype
     if quantization_config is not None:

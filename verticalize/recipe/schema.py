@@ -126,6 +126,14 @@ class BaseSpec(_Spec):
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
         "auto", description="Weights dtype; auto: bf16 on a bf16-capable GPU, else float32."
     )
+    attn_implementation: Literal["auto", "eager", "sdpa", "flash_attention_2", "flash_attention_3",
+                                 "flex_attention"] = Field(
+        "auto", description="Attention kernel (transformers' attn_implementation); auto: transformers' default (sdpa "
+        "where the model supports it). flash_attention_2/3 need a CUDA GPU and the flash-attn package.")
+
+
+#: attention kernels that run only on CUDA, with the package each needs
+FLASH_ATTENTION = {"flash_attention_2": "flash_attn", "flash_attention_3": "flash_attn_interface"}
 
 
 class DataSpec(_Spec):
@@ -338,9 +346,10 @@ class _LoraKeys(_Spec):
     modules_to_save: list[str] | None = Field(None, description="Extra modules trained in full, e.g. [lm_head].")
     use_dora: bool = Field(False, description="DoRA: weight-decomposed LoRA (magnitude and direction).")
     use_rslora: bool = Field(False, description="rsLoRA: scale by alpha / sqrt(r), stable at high ranks.")
-    init: Literal["default", "gaussian", "pissa", "olora", "loftq"] = Field(
+    init: Literal["default", "gaussian", "pissa", "olora", "loftq", "eva"] = Field(
         "default", description="LoRA weight init: default (B = 0), gaussian, pissa / olora (from the base's "
-        "singular vectors / QR), loftq (quantization-aware; kind lora only).")
+        "singular vectors / QR), loftq (quantization-aware; kind lora only), eva (A from the SVD of each layer's "
+        "inputs on the first training batches, ranks redistributed; kind lora only).")
     loraplus_lr_ratio: float | None = Field(
         None, gt=0, description="LoRA+: B matrices learn this many times faster than A (16 in the paper).")
     layers: list[int] | None = Field(
@@ -359,6 +368,9 @@ class QLoraSpec(_LoraKeys):
 
     @model_validator(mode="after")
     def _init_fits(self) -> QLoraSpec:
+        if self.init == "eva":
+            raise ValueError("init 'eva' runs its SVD on the model before the trainer prepares it, which is right for "
+                             "kind: lora only (not a quantized base): use kind: lora, or init: default | gaussian")
         if self.init in ("pissa", "olora", "loftq"):
             raise ValueError(f"init {self.init!r} needs the base's full-precision weights, which QLoRA quantizes away: "
                              + ("use kind: lora with init: loftq (LoftQ quantizes the base itself)" if self.init == "loftq"
@@ -452,6 +464,15 @@ class SFTSpec(_TrainSpec):
         "auto", description="Pack examples into full sequences (padding-free BFD); auto: on GPUs, off on CPU."
     )
     assistant_only_loss: bool = Field(True, description="Train only on assistant tokens.")
+    loss_kernel: Literal["auto", "chunked", "logits"] = Field(
+        "auto", description="How the loss is computed: chunked (TRL's fused, chunked log-prob kernel: never holds the "
+        "full logits, bit-identical to a TRL SFTTrainer), logits (the full logits and cross-entropy, as transformers' "
+        "Trainer and LLaMA-Factory: faster on CPUs); auto: chunked on GPUs, logits on CPUs.")
+    cpt_ratio: float | None = Field(
+        None, gt=0, lt=1, description="Mixed stage: also train on raw domain text (what a cpt stage would read: the "
+        "pack's corpus, text-format data) in the same pass, cut into windows of max_length; this share of the "
+        "stage's trained tokens comes from it (exact to one window; the manifest reports cpt_ratio_tokens). "
+        "None: chats only.")
 
 
 class CPTSpec(_TrainSpec):
@@ -465,6 +486,10 @@ class CPTSpec(_TrainSpec):
     packing: Literal["auto"] | bool = Field(
         "auto", description="Pack windows into full rows; auto: padding-free BFD on GPUs, grouped rows on CPU."
     )
+    loss_kernel: Literal["auto", "chunked", "logits"] = Field(
+        "auto", description="How the loss is computed: chunked (TRL's fused, chunked log-prob kernel: never holds the "
+        "full logits, bit-identical to a TRL SFTTrainer), logits (the full logits and cross-entropy, as transformers' "
+        "Trainer and LLaMA-Factory: faster on CPUs); auto: chunked on GPUs, logits on CPUs.")
     train_embeddings: bool = Field(
         False, description="Also train embed_tokens and lm_head (LoRA/QLoRA: as modules_to_save) for new vocabulary use."
     )

@@ -275,6 +275,7 @@ def _plan(ctx: _Ctx, base: _Base) -> _Plan:
         stages = [stage_for(s, i) for i, s in enumerate(recipe.stages)]
         length = lambda ex: _n_tokens(base.tokenizer, ex)  # noqa: E731
         datas = [build_training_data(recipe, length=length, kind=DATA_KIND[st.examples]) for st in stages]
+        datas = [_with_text(recipe, st, d, length) for st, d in zip(stages, datas)]
         for st, d in zip(stages, datas):
             ctx.out.say(f"[verticalize] {st.kind} data: {_data_steps(d.report)}")
             n = "streamed" if d.report.get("streaming") else f"{len(d.train)} training examples"
@@ -299,7 +300,13 @@ def _load_model(ctx: _Ctx, base: _Base, plan: _Plan) -> Any:
         qconf = plan.method.quantization_config(MethodContext(target_modules=lora_targets(base.resolved),
                                                               device=base.device, compute_dtype=dtype))
         local = int(os.environ.get("LOCAL_RANK", "0"))
-        return load_model(base.resolved, dtype=dtype, quantization_config=qconf,
+        attn = ctx.recipe.base.attn_implementation
+        if attn.startswith("flash_attention") and base.device.kind != "cuda":
+            from verticalize.errors import RecipeError
+
+            raise RecipeError(f"base.attn_implementation: {attn} runs on CUDA GPUs only, and this run is on "
+                              f"{base.device.kind}; allowed here: auto, eager, sdpa, flex_attention")
+        return load_model(base.resolved, dtype=dtype, quantization_config=qconf, attn_implementation=attn,
                           device_map={"": local} if (qconf is not None and base.device.kind == "cuda") else None)
 
 
@@ -447,14 +454,34 @@ def _barrier(world: int) -> None:
         dist.barrier()
 
 
+def _with_text(recipe: Any, stage: Any, data: Any, length: Any) -> Any:
+    """A mixed stage's data (``train.cpt_ratio``): its chats, then the raw text a cpt stage would read."""
+    from verticalize.data.pipeline import DataBuild, build_training_data
+    from verticalize.errors import DataError
+
+    if not getattr(getattr(stage, "spec", None), "cpt_ratio", None):
+        return data
+    if data.report.get("streaming"):
+        raise DataError("train.cpt_ratio mixes raw text into built chat data; processing.streaming streams cpt "
+                        "corpora only: set streaming: false")
+    try:
+        text = build_training_data(recipe, length=length, kind="cpt")
+    except DataError as e:
+        raise DataError(f"train.cpt_ratio mixes raw domain text into the sft stage: {e}") from None
+    if text.report.get("streaming"):
+        raise DataError("train.cpt_ratio needs the raw text built, not streamed: set processing.streaming: false")
+    return DataBuild(train=[*data.train, *text.train], report={**data.report, "text": text.report})
+
+
 def _data_sha(datas: list[Any]) -> str:
     import hashlib
 
     h = hashlib.sha256()
     for d in datas:
         if d.report.get("engine") == "arrow":  # built on Arrow: its sources (sha256 each) and every step's counts
-            h.update(json.dumps([d.report.get("sources"), d.report.get("steps")], sort_keys=True,
-                                default=str).encode("utf-8"))
+            text = d.report.get("text") or {}
+            h.update(json.dumps([d.report.get("sources"), d.report.get("steps"), text.get("sources"),
+                                 text.get("steps")], sort_keys=True, default=str).encode("utf-8"))
             continue
         h.update(json.dumps(d.train, sort_keys=True, ensure_ascii=False, default=str).encode("utf-8"))
     return h.hexdigest()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,7 +19,7 @@ def validate(name: str | Path, overrides: list[str] | None = None, *, trust_code
     """Every problem of a recipe (a path or a shipped recipe name), found without loading a model or
     torch, each with the file:line (or ``--set``) that set it: keys and types, names (base model,
     domain, suites, replay source), data files, strategy objects (importable, args fit, Protocol
-    met). Names are checked even when keys are wrong, so one run lists everything. ``data``: also
+    met), and a ``<stem>.lock.json`` beside it (every difference train would refuse). Names are checked even when keys are wrong, so one run lists everything. ``data``: also
     parse every data file and list its bad rows (a few per file, with a count). An empty list: the
     recipe is ready to train. Strategy modules outside verticalize and the installed plugins are not
     imported unless ``trust_code`` (see ``load_recipe``)."""
@@ -74,8 +75,21 @@ def validate(name: str | Path, overrides: list[str] | None = None, *, trust_code
     from verticalize.run.watch import watch_problems
 
     problems += [f"{_at(ov, msg.split(':', 1)[0])}: {msg}" for msg in watch_problems(recipe)]
+    from verticalize.recipe.schema import FLASH_ATTENTION
+
+    attn = recipe.base.attn_implementation
+    if attn in FLASH_ATTENTION and importlib.util.find_spec(FLASH_ATTENTION[attn]) is None:
+        problems.append(f"{_at(ov, 'base.attn_implementation')}: base.attn_implementation: {attn} needs the "
+                        f"{FLASH_ATTENTION[attn].split('_interface')[0].replace('_', '-')} package and a CUDA GPU; it is "
+                        f"not installed here (allowed without it: auto, eager, sdpa, flex_attention)")
     if data:
         problems += _check_data(recipe, ov, path.parent)
+    from verticalize.team.lock import check_lock, lock_path
+
+    try:  # a lock beside the recipe: what train would refuse (verticalize lock)
+        problems += [f"{lock_path(path)}: {p}" for p in check_lock(path, recipe)]
+    except VerticalizeError as e:
+        problems.append(f"{lock_path(path)}: {e}")
     return problems
 
 

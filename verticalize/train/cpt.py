@@ -37,7 +37,8 @@ def train_cpt(spec: Any, method: Any, model: Any, tokenizer: Any, examples: list
     dataset = Dataset.from_dict(cols)
     args = _hf.sft_config(spec, str(out_dir / "checkpoints"), dev, method=method, has_assistant_masks=False,
                           eos_token=tokenizer.eos_token, packing=trl_packing)
-    trainer = _hf.make_sft_trainer(model, tokenizer, dataset, args, peft, callbacks)
+    trainer = _hf.make_sft_trainer(model, tokenizer, dataset, args, peft, callbacks,
+                                       loss_kernel=_hf.loss_kernel(spec, dev))
     _hf.use_loraplus(trainer, getattr(method, "loraplus_lr_ratio", None))
     return run_trainer(trainer, resume_from, examples=len(texts), packing="bfd" if trl_packing else "grouped",
                        windows=stats)
@@ -64,6 +65,7 @@ def _train_streamed(spec: Any, method: Any, model: Any, tokenizer: Any, examples
                         features=Features({"input_ids": List(Value("int64")), "labels": List(Value("int64"))}))
     args = _hf.sft_config(spec, str(out_dir / "checkpoints"), dev, method=method, has_assistant_masks=False,
                           eos_token=tokenizer.eos_token, packing=trl_packing)
-    trainer = _hf.make_sft_trainer(model, tokenizer, rows, args, peft, callbacks)
+    trainer = _hf.make_sft_trainer(model, tokenizer, rows, args, peft, callbacks,
+                                       loss_kernel=_hf.loss_kernel(spec, dev))
     _hf.use_loraplus(trainer, getattr(method, "loraplus_lr_ratio", None))
     return run_trainer(trainer, resume_from, examples="streamed", packing="bfd" if trl_packing else "grouped")
