@@ -234,6 +234,10 @@ def test_columnar_blocks_build_what_the_python_path_builds(tmp_path, monkeypatch
     assert any(f"{data}:1734: malformed JSON (Extra data" in p for p in ar.report["sources"][0]["skipped_examples"])
     steps = {s["step"]: s for s in ar.report["steps"]}
     assert steps["pii_redact"]["changed"] > 0 and steps["dedup_exact"]["out"] < steps["dedup_exact"]["in"]
+    if kind == "cpt":  # streamed: the same examples, read by the same two paths
+        used.clear()
+        st = build_training_data(a.processing(streaming=True).recipe, kind="cpt")
+        assert _rows(list(st.train), kind) == _rows(py.train, kind) and any(used) and not all(used)
     if kind == "sft":
         assert steps["quality"]["empty_response"] > 0 and steps["quality"]["repetitive"] > 0
         assert any("[PHONE]" in m["content"] for ex in ar.train for m in ex["messages"])

@@ -68,8 +68,11 @@ def stream_dataset(recipe: Any, kind: str, stage: Any, length: Callable[[dict[st
             whole, frac = int(w), w - int(w)
             for rep_i in range(whole + (1 if frac else 0)):
                 rep = LoadReport(source=str(part.file or part.spec.label))
-                for examples in _streamconverted(part, rep):
-                    cols, _ = facts.rows(examples)
+                for examples in _streamconverted(part, rep, _fast(part, facts)):
+                    if isinstance(examples, list):
+                        cols, _ = facts.rows(examples)
+                    else:  # a fact table from the columnar path
+                        cols = {k: examples.column(k).to_pylist() for k in (*final, *_USED)}
                     batch = []
                     for i, raw in enumerate(cols["_ex"]):
                         n = cols["_len"][i]
@@ -145,11 +148,27 @@ def _take(batches: Iterator[Batch], n: int) -> list[Batch]:
     return out
 
 
-def _streamconverted(part: Any, rep: Any) -> Iterator[Batch]:
+_USED = ("_ex", "_len", "_sel", "_q", "_key")  # the fact columns the stream reads
+
+
+def _fast(part: Any, facts: Any) -> Any:
+    """The columnar reader of ``part``'s blocks (see :mod:`verticalize.data.columnar`), or None."""
+    import functools
+
+    from verticalize.data import columnar
+    from verticalize.data.shards import fact_features
+
+    if not columnar.usable(part, facts):
+        return None
+    schema = fact_features(facts.kind).arrow_schema
+    return functools.partial(columnar.fact_table, fmt=part.fmt, facts=facts, schema=schema)
+
+
+def _streamconverted(part: Any, rep: Any, fast: Any = None) -> Iterator[Any]:
     from verticalize.data.shards import converted
 
     if part.file is None:
         yield from converted(part, None, rep)
         return
     skip = 3 if part.encoding == "utf-8-sig" else 0
-    yield from converted(part, (skip, Path(part.file).stat().st_size, 1), rep, log_skips=True)
+    yield from converted(part, (skip, Path(part.file).stat().st_size, 1), rep, log_skips=True, fast=fast)

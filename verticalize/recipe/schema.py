@@ -466,8 +466,9 @@ class SFTSpec(_TrainSpec):
     assistant_only_loss: bool = Field(True, description="Train only on assistant tokens.")
     loss_kernel: Literal["auto", "chunked", "logits"] = Field(
         "auto", description="How the loss is computed: chunked (TRL's fused, chunked log-prob kernel: never holds the "
-        "full logits, bit-identical to a TRL SFTTrainer), logits (the full logits and cross-entropy, as transformers' "
-        "Trainer and LLaMA-Factory: faster on CPUs); auto: chunked on GPUs, logits on CPUs.")
+        "full logits, bit-identical to a TRL SFTTrainer), logits (the logits' cross-entropy as transformers' Trainer and "
+        "LLaMA-Factory compute it, with the LM head run on the learned tokens only for Llama, Qwen, Mistral and Phi-3 "
+        "models: faster on CPUs); auto: chunked on GPUs, logits on CPUs.")
     cpt_ratio: float | None = Field(
         None, gt=0, lt=1, description="Mixed stage: also train on raw domain text (what a cpt stage would read: the "
         "pack's corpus, text-format data) in the same pass, cut into windows of max_length; this share of the "
@@ -488,8 +489,9 @@ class CPTSpec(_TrainSpec):
     )
     loss_kernel: Literal["auto", "chunked", "logits"] = Field(
         "auto", description="How the loss is computed: chunked (TRL's fused, chunked log-prob kernel: never holds the "
-        "full logits, bit-identical to a TRL SFTTrainer), logits (the full logits and cross-entropy, as transformers' "
-        "Trainer and LLaMA-Factory: faster on CPUs); auto: chunked on GPUs, logits on CPUs.")
+        "full logits, bit-identical to a TRL SFTTrainer), logits (the logits' cross-entropy as transformers' Trainer and "
+        "LLaMA-Factory compute it, with the LM head run on the learned tokens only for Llama, Qwen, Mistral and Phi-3 "
+        "models: faster on CPUs); auto: chunked on GPUs, logits on CPUs.")
     train_embeddings: bool = Field(
         False, description="Also train embed_tokens and lm_head (LoRA/QLoRA: as modules_to_save) for new vocabulary use."
     )
