@@ -80,7 +80,7 @@ def test_watch_records_the_curve_and_keeps_the_selected_checkpoint(tmp_path: Pat
     snaps = Snapshots()
     a = (tiny_adapter(tmp_path, chat_jsonl, max_steps=3, lr=5e-3).lora(r=4, alpha=8)
          .evaluate_with("finance", "general", languages=["en"], when=[],
-                        tasks=["term_mc", "headline_sentiment", "science_mc"])  # log-likelihood kinds: quick
+                        tasks=["term_mc", "science_mc"])  # log-likelihood kinds: quick
          .watch(eval_steps=1, max_examples=4, tolerance=0.02)
          .callbacks(snaps))
     run = a.train(output_dir=tmp_path / "run", quiet=True)
@@ -89,6 +89,12 @@ def test_watch_records_the_curve_and_keeps_the_selected_checkpoint(tmp_path: Pat
     assert rows[0]["baseline"] and rows[0]["gain"] == 0.0 and rows[0]["forgetting"] == 0.0
     assert all(set(r["scores"]) == {"finance", "general"} for r in rows)
     assert all(isinstance(r["general_loss"], float) for r in rows)  # held-out general text: the retention answers
+    for r in rows[1:]:  # each check against the baseline on the same questions: n and a 95% paired interval
+        assert {k: v["n"] for k, v in r["changes"].items()} == {"finance": 4, "general": 4}
+        lo, hi = r["gain_interval"]
+        assert lo <= r["gain"] <= hi
+        lo, hi = r["forgetting_interval"]
+        assert lo <= r["forgetting"] <= hi
     w = run.metrics["watch"]
     row = _check_rule(rows, w["step"], 0.02)
     assert w["final_step"] == 3 and w["checks"] == 3 and w["gain"] == row["gain"]

@@ -68,15 +68,30 @@ def _scorer(recipe: Recipe, tokenizer: Any, max_examples: int) -> Any:
     pairs = _reference_pairs(suites, tokenizer)
     pot = recipe.pot if recipe.pot.enabled else None
 
+    first: dict[str, Any] = {}  # the baseline's per-question results, to pair every later check with
+
     def score(model: Any) -> dict[str, Any]:
+        from verticalize.evals.paired import paired_change
+
         was_training = model.training
         try:
             res = run_suites(model, tokenizer, suites, cfg, pot, seed=recipe.seed)
             loss = _loss(model, tokenizer, pairs, cfg.batch_size) if pairs else None
         finally:
             model.train(was_training)
-        return {"scores": {k: float(v["score"]) for k, v in res.items()},
-                "roles": {k: str(v.get("role", "domain")) for k, v in res.items()}, "general_loss": loss}
+        out = {"scores": {k: float(v["score"]) for k, v in res.items()},
+               "roles": {k: str(v.get("role", "domain")) for k, v in res.items()}, "general_loss": loss}
+        if not first:
+            first.update(res)
+            return out
+        changes = {}
+        for k, v in res.items():
+            p = paired_change(first[k], v) if k in first else None
+            if p is not None and p["n"] == v.get("n"):  # every question paired (a task scored by a corpus
+                # metric such as macro-F1 has no per-question outcome: no interval rather than a partial one)
+                changes[k] = {"n": p["n"], "interval": p["interval"], "flips": p["flips"]}
+        out["changes"] = changes
+        return out
 
     return score
 

@@ -67,8 +67,19 @@ def _measure(out: dict[str, Any], baseline: dict[str, Any]) -> dict[str, Any]:
     retention = [s for s in scores if roles.get(s) == "retention" and s in base]
     gain = sum(scores[s] - base[s] for s in domain) / len(domain) if domain else None
     forgetting = max(base[s] - scores[s] for s in retention) if retention else None
-    return {"scores": {s: _round(v) for s, v in scores.items()}, "gain": _round(gain),
-            "forgetting": _round(forgetting), "general_loss": _round(out.get("general_loss"))}
+    row = {"scores": {s: _round(v) for s, v in scores.items()}, "gain": _round(gain),
+           "forgetting": _round(forgetting), "general_loss": _round(out.get("general_loss"))}
+    changes = out.get("changes") or {}
+    if changes:  # each suite's change from the baseline on the same questions: n and a 95% paired interval
+        row["changes"] = changes
+        if len(domain) == 1 and domain[0] in changes:
+            row["gain_interval"] = changes[domain[0]]["interval"]
+        if forgetting is not None:
+            worst = max(retention, key=lambda s: base[s] - scores[s])
+            if worst in changes:
+                lo, hi = changes[worst]["interval"]
+                row["forgetting_interval"] = [round(-hi, 4), round(-lo, 4)]
+    return row
 
 
 def _within(row: dict[str, Any], tolerance: float) -> bool:
@@ -178,6 +189,7 @@ class Watch(TrainerCallback):
         summary = {
             "select": self.spec.select, "step": chosen["step"], "final_step": final, "restored": restored,
             "gain": chosen["gain"], "forgetting": chosen["forgetting"], "general_loss": chosen["general_loss"],
+            **{k: chosen[k] for k in ("gain_interval", "forgetting_interval", "changes") if k in chosen},
             "tolerance": tol, "within_tolerance": _within(chosen, tol), "checks": len(checks),
             "stopped_early": any(r.get("stop") for r in checks), "curve": WATCH_LOG,
             "reason": _reason(chosen, checks, self.spec, final),
@@ -269,10 +281,14 @@ class Watch(TrainerCallback):
 
 
 def _describe(row: dict[str, Any], tolerance: float) -> str:
-    parts = [f"domain {row['gain']:+.3f}" if row["gain"] is not None else "no domain suite"]
+    def iv(key: str) -> str:
+        lo_hi = row.get(key)
+        return f" [{lo_hi[0]:+.2f}, {lo_hi[1]:+.2f}]" if lo_hi else ""
+
+    parts = [f"domain {row['gain']:+.3f}{iv('gain_interval')}" if row["gain"] is not None else "no domain suite"]
     if row["forgetting"] is not None:
         ok = "<=" if _within(row, tolerance) else ">"
-        parts.append(f"forgetting {row['forgetting']:.3f} {ok} tolerance {tolerance:g}")
+        parts.append(f"forgetting {row['forgetting']:.3f}{iv('forgetting_interval')} {ok} tolerance {tolerance:g}")
     else:
         parts.append("forgetting not measured (no retention suite)")
     if row.get("general_loss") is not None:
@@ -309,12 +325,24 @@ def watch_curve(rows: list[dict[str, Any]], path: str | Path, chosen: int | None
         return None
     fig, ax = new_figure((6, 3.6))
     steps = [r["step"] for r in pts]
+    def band(key: str, color: str) -> None:
+        """The 95% paired interval of each check, shaded (the baseline's is 0 by definition)."""
+        have = [(r["step"], r[key]) if r.get(key) else (r["step"], None) for r in pts]
+        if not any(v for _, v in have[1:]):
+            return
+        xs = [s for s, v in have if v is not None or s == 0]
+        lo = [v[0] if v is not None else 0.0 for s, v in have if v is not None or s == 0]
+        hi = [v[1] if v is not None else 0.0 for s, v in have if v is not None or s == 0]
+        ax.fill_between(xs, lo, hi, color=color, alpha=0.15, lw=0)
+
     if any(r["gain"] is not None for r in pts):
         ax.plot(steps, [r["gain"] if r["gain"] is not None else float("nan") for r in pts], marker="o", ms=3,
-                lw=1.5, color="#2f6fde", label="domain gain")
+                lw=1.5, color="#2f6fde", label="domain gain (band: 95% interval)")
+        band("gain_interval", "#2f6fde")
     if any(r["forgetting"] is not None for r in pts):
         ax.plot(steps, [r["forgetting"] if r["forgetting"] is not None else float("nan") for r in pts], marker="s",
                 ms=3, lw=1.5, color="#e0702f", label="forgetting")
+        band("forgetting_interval", "#e0702f")
         ax.axhline(tolerance, color="#e0702f", lw=0.8, ls="--", label=f"tolerance {tolerance:g}")
     ax.axhline(0.0, color="#999999", lw=0.6)
     if chosen is not None:
