@@ -31,7 +31,7 @@ def _replay(recipe: Any, kind: str, length: Any, work: Path, dom_file: str, n: i
     from datasets import concatenate_datasets
 
     from verticalize.data.loading import load_replay
-    from verticalize.data.mix import _draw
+    from verticalize.data.mix import _draw, fill_tokens
 
     r = recipe.replay
     general, ginfos, origin = load_replay(r.source, kind)
@@ -64,16 +64,7 @@ def _replay(recipe: Any, kind: str, length: Any, work: Path, dom_file: str, n: i
     else:  # the Python path's rule (verticalize.data.mix.replay_mix), on indices
         dom_tokens = sum(length(ex) for batch in _batches(domain) for ex in batch)
         target = r.ratio * dom_tokens / (1 - r.ratio)
-        order = _draw(pool, len(pool), rng)
-        picked, got, i = [], 0, 0
-        while order and got < target:
-            j = order[i % len(order)]
-            m = gl(j)
-            if got + m - target > target - got:
-                break
-            picked.append(j)
-            got += m
-            i += 1
+        picked = fill_tokens(_draw(pool, len(pool), rng), gl, target)
     mixed = list(range(n)) + [n + j for j in picked]
     rng.shuffle(mixed)
     if domain_rows is not None:

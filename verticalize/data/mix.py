@@ -11,7 +11,7 @@ import random
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["replay_mix", "mix_sources", "RatioMixer"]
+__all__ = ["replay_mix", "mix_sources", "fill_tokens", "RatioMixer"]
 
 
 def _draw(pool: list[dict[str, Any]], k: int, rng: random.Random) -> list[dict[str, Any]]:
@@ -38,6 +38,23 @@ def _cached(length: Callable[[dict[str, Any]], int]) -> Callable[[dict[str, Any]
     return count
 
 
+def fill_tokens(order: list[Any], length: Callable[[Any], int], target: float) -> list[Any]:
+    """Items of ``order`` in turn (cycling through it again when it runs out) until their tokens
+    reach ``target``: it stops before the item that would leave the total further from the target
+    than it is (so the share lands as close to the target as whole examples allow)."""
+    picked: list[Any] = []
+    got, i = 0, 0
+    while order and got < target and not (i == len(order) and got == 0):  # a pass of empty items: no more
+        item = order[i % len(order)]
+        n = length(item)
+        if got + n - target > target - got:
+            break
+        picked.append(item)
+        got += n
+        i += 1
+    return picked
+
+
 def replay_mix(domain: list[dict[str, Any]], general: list[dict[str, Any]], ratio: float, *, by: str = "examples",
                seed: int = 42, length: Callable[[dict[str, Any]], int] | None = None
                ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
@@ -57,17 +74,7 @@ def replay_mix(domain: list[dict[str, Any]], general: list[dict[str, Any]], rati
             raise ValueError("replay by tokens needs a length function")
         dom_tokens = sum(length(ex) for ex in domain)
         target = ratio * dom_tokens / (1 - ratio)
-        order = _draw(general, len(general), rng)
-        picked, got, i = [], 0, 0
-        while order and got < target:
-            ex = order[i % len(order)]
-            n = length(ex)
-            # stop at the example that brings the share closest to the target
-            if got + n - target > target - got:
-                break
-            picked.append(ex)
-            got += n
-            i += 1
+        picked = fill_tokens(_draw(general, len(general), rng), length, target)
     mixed = domain + picked
     rng.shuffle(mixed)
     report: dict[str, Any] = {"step": "replay", "by": by, "ratio_target": ratio,

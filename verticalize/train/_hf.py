@@ -206,11 +206,19 @@ def dpo_config(spec: Any, output_dir: str, dev: Device, *, method: Any, **overri
 
 def make_dpo_trainer(model: Any, tokenizer: Any, train_dataset: Any, args: Any, peft: Any = None,
                      callbacks: list[Any] | None = None) -> Any:
-    from transformers.trainer_callback import PrinterCallback
     from trl import DPOTrainer
 
-    trainer = DPOTrainer(model=model, ref_model=None, args=args, train_dataset=train_dataset,
-                         processing_class=tokenizer, peft_config=peft, callbacks=callbacks)
+    return _reference_free(DPOTrainer, model, tokenizer, train_dataset, args, peft, callbacks)
+
+
+def _reference_free(cls: Any, model: Any, tokenizer: Any, train_dataset: Any, args: Any, peft: Any,
+                    callbacks: list[Any] | None) -> Any:
+    """A TRL preference trainer (DPO, KTO) with no separate reference model: the adapter switched off,
+    or the frozen ``ref`` adapter the stage set up."""
+    from transformers.trainer_callback import PrinterCallback
+
+    trainer = cls(model=model, ref_model=None, args=args, train_dataset=train_dataset, processing_class=tokenizer,
+                  peft_config=peft, callbacks=callbacks)
     trainer.remove_callback(PrinterCallback)
     return trainer
 
@@ -257,13 +265,9 @@ def kto_config(spec: Any, output_dir: str, dev: Device, *, method: Any, **overri
 
 def make_kto_trainer(model: Any, tokenizer: Any, train_dataset: Any, args: Any, peft: Any = None,
                      callbacks: list[Any] | None = None) -> Any:
-    from transformers.trainer_callback import PrinterCallback
     from trl import KTOTrainer
 
-    trainer = KTOTrainer(model=model, ref_model=None, args=args, train_dataset=train_dataset,
-                         processing_class=tokenizer, peft_config=peft, callbacks=callbacks)
-    trainer.remove_callback(PrinterCallback)
-    return trainer
+    return _reference_free(KTOTrainer, model, tokenizer, train_dataset, args, peft, callbacks)
 
 
 def tracking_callbacks(spec: Any, stage_dir: Path) -> list[Any]:
