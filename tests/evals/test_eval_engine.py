@@ -113,3 +113,38 @@ def test_batch_order_and_size_do_not_change_results(tiny) -> None:
     out = generate(model, tok, prompts, gen, batch_size=3)
     out_shuffled = generate(model, tok, [prompts[i] for i in perm], gen, batch_size=3)
     assert [out[i] for i in perm] == out_shuffled
+
+
+def test_shared_prompt_cache_gives_the_direct_forward_values(tiny, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A long prompt with several continuations (a multiple-choice question) runs once and its cache is
+    reused: each option's log-likelihood is still the full sequence's, whatever the option lengths
+    (one token, none, several) and however the options split into batches; a spy shows the prompt ran once."""
+    import torch
+
+    from verticalize.evals import engine
+
+    model, tok = tiny
+    prompt = _prompts(tok)[-1]
+    p = tok(prompt, add_special_tokens=False)["input_ids"]
+    assert len(p) >= engine.SHARED_PROMPT_TOKENS
+    conts = ["A. 1,498.88", "B", "", "C. 1,250.00 because the rate is 6% a year over 360 months", "D. 998"]
+
+    def direct(cont: str) -> float:
+        c = tok(cont, add_special_tokens=False)["input_ids"]
+        with torch.inference_mode():
+            lp = torch.log_softmax(model(input_ids=torch.tensor([p + c])).logits.float()[0], dim=-1)
+        return sum(float(lp[len(p) + j - 1, t]) for j, t in enumerate(c))
+
+    calls = []
+    real = engine._shared_prompt
+    monkeypatch.setattr(engine, "_shared_prompt", lambda *a: calls.append(len(a[2])) or real(*a))
+    short = _pairs(tok)[:2]  # short prompts, one continuation each: the batched path
+    pairs = [(prompt, c) for c in conts] + short
+    for bs in (1, 2, 16):
+        got = engine.loglikelihoods(model, tok, pairs, batch_size=bs)
+        for (value, n), cont in zip(got, conts):
+            assert n == len(tok(cont, add_special_tokens=False)["input_ids"])
+            assert value == pytest.approx(direct(cont), abs=1e-4)
+        for (value, n), (ref, m) in zip(got[len(conts):], loglikelihoods(model, tok, short, batch_size=1)):
+            assert n == m and value == pytest.approx(ref, abs=1e-4)
+    assert calls == [len(conts)] * 3

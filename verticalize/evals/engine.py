@@ -16,26 +16,106 @@ def chat_prompt(tokenizer: Any, messages: list[dict[str, str]]) -> str:
     return "\n\n".join(m["content"] for m in msgs) + "\n\n"
 
 
+#: a prompt of at least this many tokens, shared by several continuations (the options of a multiple-choice
+#: question, the labels of a classification), is run once and its key/value cache reused for each of them
+SHARED_PROMPT_TOKENS = 96
+_MAX_TOKENS = 4096
+
+
 def loglikelihoods(model: Any, tokenizer: Any, pairs: Sequence[tuple[str, str]], batch_size: int = 16,
                    progress: Any = None) -> list[tuple[float, int]]:
     """Sum of log-probabilities of each continuation given its prompt, and its token count.
 
     Prompts are tokenized on their own, so the continuation's tokens are exactly the ones after the
-    prompt's; batches are right-padded and ordered by length to waste little compute.
+    prompt's. A long prompt with several continuations runs once, its cache then extended by all its
+    continuations in one batch (a 4-option question over a statute costs one prompt, not four); the
+    rest go in batches right-padded and ordered by length to waste little compute.
     """
     import torch
 
-    device = next(model.parameters()).device
-    encoded = []
-    for prompt, cont in pairs:
-        p = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    p_ids: dict[str, list[int]] = {}
+    groups: dict[str, list[int]] = {}
+    encoded: list[tuple[list[int], int]] = []
+    for i, (prompt, cont) in enumerate(pairs):
+        if prompt not in p_ids:
+            p_ids[prompt] = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        p = p_ids[prompt]
         c = tokenizer(cont, add_special_tokens=False)["input_ids"]
-        encoded.append((p + c)[-4096:] if len(p) + len(c) > 4096 else p + c)
-        encoded[-1] = (encoded[-1], len(c))
-    order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i][0]))
+        encoded.append(((p + c)[-_MAX_TOKENS:] if len(p) + len(c) > _MAX_TOKENS else p + c, len(c)))
+        groups.setdefault(prompt, []).append(i)
     out: list[tuple[float, int]] = [(0.0, 0)] * len(encoded)
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    flat: list[int] = []
     model.eval()
+    for prompt, idx in groups.items():
+        p = p_ids[prompt]
+        if (len(idx) > 1 and len(p) >= SHARED_PROMPT_TOKENS
+                and all(len(encoded[i][0]) == len(p) + encoded[i][1] for i in idx)):  # none cut
+            with torch.inference_mode():
+                for i, value in zip(idx, _shared_prompt(model, p, [encoded[i][0][len(p):] for i in idx],
+                                                        tokenizer, batch_size)):
+                    out[i] = value
+            if progress is not None:
+                progress(len(idx))
+        else:
+            flat += idx
+    _flat(model, tokenizer, encoded, flat, out, batch_size, progress)
+    return out
+
+
+def _shared_prompt(model: Any, prompt: list[int], conts: list[list[int]], tokenizer: Any,
+                   batch_size: int) -> list[tuple[float, int]]:
+    """The continuations' log-likelihoods after one run of ``prompt`` (its cache repeated per continuation)."""
+    import copy
+
+    import torch
+
+    device = next(model.parameters()).device
+    first = model(input_ids=torch.tensor([prompt], device=device), use_cache=True, logits_to_keep=1)
+    first_lp = torch.log_softmax(first.logits[0, -1].float(), dim=-1)
+    cache = first.cache if getattr(first, "cache", None) is not None else first.past_key_values
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    out: list[tuple[float, int]] = []
+    for lo in range(0, len(conts), batch_size):
+        part = conts[lo: lo + batch_size]
+        width = max(len(c) for c in part)
+        sums = [float(first_lp[c[0]]) if c else 0.0 for c in part]
+        if width > 1:  # the tokens after the first, predicted from the cache plus the continuation so far
+            ids = torch.full((len(part), width - 1), pad, dtype=torch.long)
+            mask = torch.zeros((len(part), len(prompt) + width - 1), dtype=torch.long)
+            mask[:, : len(prompt)] = 1
+            for row, c in enumerate(part):
+                if len(c) > 1:
+                    ids[row, : len(c) - 1] = torch.tensor(c[:-1])
+                    mask[row, len(prompt): len(prompt) + len(c) - 1] = 1
+            past = copy.deepcopy(cache)
+            past.batch_repeat_interleave(len(part))
+            logits = model(input_ids=ids.to(device), attention_mask=mask.to(device), use_cache=True,
+                           **{_cache_kwarg(model): past}).logits
+            lp = torch.log_softmax(logits.float(), dim=-1)
+            for row, c in enumerate(part):
+                if len(c) > 1:
+                    tgt = torch.tensor(c[1:], device=device)
+                    sums[row] += float(lp[row, : len(c) - 1].gather(-1, tgt.unsqueeze(-1)).sum())
+        out += [(s, len(c)) for s, c in zip(sums, part)]
+    return out
+
+
+def _cache_kwarg(model: Any) -> str:
+    """The forward's name for the key/value cache: ``cache`` in recent transformers 5, ``past_key_values`` before."""
+    import inspect
+
+    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return "cache" if "cache" in inspect.signature(inner.forward).parameters else "past_key_values"
+
+
+def _flat(model: Any, tokenizer: Any, encoded: list[tuple[list[int], int]], which: list[int],
+          out: list[tuple[float, int]], batch_size: int, progress: Any) -> None:
+    """The pairs ``which`` of ``encoded`` (token ids, continuation length), each sequence run whole."""
+    import torch
+
+    device = next(model.parameters()).device
+    order = sorted(which, key=lambda i: -len(encoded[i][0]))
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     with torch.inference_mode():
         for start in range(0, len(order), batch_size):
             idx = order[start: start + batch_size]
@@ -59,7 +139,6 @@ def loglikelihoods(model: Any, tokenizer: Any, pairs: Sequence[tuple[str, str]],
                 out[i] = (float(tok_lp[row, n - 1 - k - lo: n - 1 - lo].sum()), k)
             if progress is not None:
                 progress(len(idx))
-    return out
 
 
 def generate(model: Any, tokenizer: Any, prompts: Sequence[str], gen: Any, batch_size: int = 16,
