@@ -277,3 +277,46 @@ def test_columnar_pii_prefilter_holds_every_text_redaction_changes():
     assert not missed, missed[:5]
     # and it is selective: most number-heavy texts are not candidates
     assert sum(pc.match_substring_regex(pa.array(texts), _MAYBE_PII).to_pylist()) < 0.8 * len(texts)
+
+
+@pytest.mark.parametrize("by,steps", [("examples", False), ("tokens", False), ("examples", True)])
+def test_replay_file_is_read_by_the_shard_jobs_as_the_python_path_loads_it(tmp_path, monkeypatch, by, steps):
+    """A replay file (JSON Lines, cut into byte ranges) goes through the same parallel jobs as the domain
+    data, never through load_replay, and gives the Python path's examples, draws and report; a bad line
+    in it is the same error, naming file and line."""
+    from verticalize.data import loading
+    from verticalize.recipe import DataSpec
+
+    general = tmp_path / "general.jsonl"
+    _messy(general)
+    clean = tmp_path / "general-clean.jsonl"
+    clean.write_bytes(b"".join(ln for i, ln in enumerate(general.read_bytes().splitlines(keepends=True), 1)
+                               if i % 97 and i % 131 and i % 151))
+    monkeypatch.setattr(shards, "SHARD_BYTES", 2048)
+    length = _chars if by == "tokens" else None
+
+    def adapter(path):
+        a = Adapter(base="tiny").with_domain("finance").replay(str(path), ratio=0.3, by=by)
+        if steps:
+            a = a.clean(steps=[{"target": "tests.user_strategies:DropMentions", "args": {"word": "dose"}}])
+        return a
+
+    def arrow_recipe(a, cache):
+        return a.processing(engine="arrow", num_proc=2, cache_dir=str(tmp_path / cache)).recipe
+
+    py = build_training_data(adapter(clean).recipe, kind="sft", length=length)
+    calls = []
+    real = loading.load_replay
+    monkeypatch.setattr(loading, "load_replay", lambda *x, **k: calls.append(x) or real(*x, **k))
+    ar = build_training_data(arrow_recipe(adapter(clean), "c"), kind="sft", length=length)
+    assert calls == []
+    assert _rows(py.train, "sft") == _rows(ar.train, "sft")
+    assert py.report["steps"] == ar.report["steps"] and py.report["sources"] == ar.report["sources"]
+    mix = ar.report["steps"][-1]
+    assert mix["step"] == "replay" and mix["general_examples"] > 0
+    assert len(shards.plan_part(DataSpec(path=str(clean)), None, False, 2).shards) == 2  # really cut in two
+    with pytest.raises(DataError) as py_err:
+        build_training_data(adapter(general).recipe, kind="sft", length=length)
+    with pytest.raises(DataError) as ar_err:
+        build_training_data(arrow_recipe(adapter(general), "c2"), kind="sft", length=length)
+    assert str(ar_err.value) == str(py_err.value) and f"{general.name}:131: not UTF-8" in str(ar_err.value)

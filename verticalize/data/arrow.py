@@ -34,6 +34,7 @@ from verticalize.data import shards
 from verticalize.data.arrowmix import _open, _replay, _take_to
 from verticalize.data.clean import dedup_key, prompt_text
 from verticalize.data.shards import Facts, Part, plan_part, shard_job, write_rows
+from verticalize.recipe import CleanSpec
 from verticalize.data.sources import _resolve
 from verticalize.errors import DataError
 
@@ -249,52 +250,37 @@ def _build(recipe: Any, kind: str, spec: Any, length: Any, entries: list[tuple[A
             jobs.append((i, part, shard, str(work / f"shard-{i:03d}-{j:03d}.arrow")))
     dicts = bool(recipe.clean.steps) or (recipe.pot.enabled and kind == "sft") or (
         kind == "cpt" and bool(getattr(spec, "reading_comprehension", False)))
+    rpart = _replay_part(recipe, kind, workers)
+    if rpart is not None:
+        for j, shard in enumerate(rpart.shards):
+            jobs.append((len(parts), rpart, shard, str(work / f"shard-replay-{j:03d}.arrow")))
+        shards.FACTS_OF[len(parts)] = Facts(kind, None, CleanSpec(pii="keep", quality=False, dedup="none"), False,
+                                            full=False)
     shards.FACTS = Facts(kind, pack, recipe.clean, held is not None, full=dicts)
     try:
         done = [r for chunk in fork_map(shard_job, jobs, workers=min(workers, len(jobs)), min_items=1) for r in chunk]
     finally:
         shards.FACTS = None
+        shards.FACTS_OF.clear()
     # per source: its report, in the Python path's shape
     sources: list[dict[str, Any]] = []
     groups: list[Any] = []
     weights: list[float] = []
     for i, part in enumerate(parts):
-        rs = [r for r in done if r["index"] == i]
-        failed = next((r["error"] for r in rs if "error" in r), None)
-        if failed is not None:
-            raise DataError(failed)
-        label = rs[0]["sha256"] and str(part.file) if part.file is not None else None
-        src = label or _label(part)
-        converted = sum(r["converted"] for r in rs)
-        problems = ([p for phase in range(3) for r in rs for p in r["problems"][phase]] if part.file is not None
-                    else [p for r in rs for p in r["problems"]])
-        skipped = sum(r["skipped"] for r in rs)
-        if problems and part.file is not None and part.spec.on_error == "raise":
-            raise DataError(problems[0])
-        if not converted:
-            raise DataError(f"{src}: no usable examples ({skipped} skipped: {'; '.join(problems[:3])})")
-        fmt = part.fmt if part.file is not None else ("alpaca" if part.spec.preset else part.spec.format)
-        info: dict[str, Any] = {"source": src, "format": fmt, "read": sum(r["read"] for r in rs), "skipped": skipped,
-                                "converted": converted, "sha256": part.sha256 or rs[0]["sha256"]}
-        enc = rs[0]["encoding"]
-        if enc:
-            info["encoding"] = enc
-        if rs[0]["layout"]:
-            info["layout"] = rs[0]["layout"]
-        if rs[0]["filtered"] or rs[0]["notes"]:
-            info["filtered"], info["notes"] = rs[0]["filtered"], rs[0]["notes"]
-        if problems:
-            info["skipped_examples"] = problems
-        used = sum(r["rows"] for r in rs)
+        info, ds = _part_read([r for r in done if r["index"] == i], part)
+        used = len(ds) if ds is not None else 0
         if part.from_pack:
             info["used_by"] = kind
         else:
             info.update(used_by=kind, used=used)
         sources.append(info)
         if used:
-            ds = [Dataset.from_file(r["file"]) for r in rs if r["rows"]]
-            groups.append(ds[0] if len(ds) == 1 else concatenate_datasets(ds))
+            groups.append(ds)
             weights.append(1.0 if part.from_pack else part.spec.weight)
+    general = None
+    if rpart is not None:  # the replay file, read by the same jobs: its rows as they are, and its report
+        ginfo, gds = _part_read([r for r in done if r["index"] == len(parts)], rpart)
+        general = (gds, ginfo) if gds is not None else None  # no chat rows: loaded as the Python path does
     if not groups:
         pack_key, wanted = KIND_DATA[kind]
         where = f"the pack {pack.name!r} has no {pack_key}: entry and " if pack is not None else ""
@@ -307,7 +293,56 @@ def _build(recipe: Any, kind: str, spec: Any, length: Any, entries: list[tuple[A
     rows = np.fromiter((offsets[g] + i for g, i in order), dtype=np.int64, count=len(order))
     steps: list[dict[str, Any]] = [mix_report]
     rows = _filter(facts, rows, recipe.clean, kind, steps)
-    return _finish(recipe, kind, spec, length, facts, rows, held, steps, sources, work, workers, dicts)
+    return _finish(recipe, kind, spec, length, facts, rows, held, steps, sources, work, workers, dicts, general)
+
+
+def _replay_part(recipe: Any, kind: str, workers: int) -> Part | None:
+    """The replay source as one more part for the shard jobs, when it is a JSON Lines file of chat
+    examples that the Python path would load whole (``load_replay``: no pack, no mixer, an sft stage);
+    None: the replay is loaded as the Python path does."""
+    from verticalize.packs import resolve_ref
+    from verticalize.recipe import DataSpec
+
+    r = recipe.replay
+    if (r is None or r.ratio <= 0 or kind != "sft" or r.mixer is not None or not isinstance(r.source, str)
+            or resolve_ref("domain", r.source, missing_ok=True) is not None):
+        return None
+    part = plan_part(DataSpec(path=r.source), None, False, workers)
+    return part if part.file is not None and part.file.suffix.lower() == ".jsonl" and part.shards else None
+
+
+def _part_read(rs: list[dict[str, Any]], part: Part) -> tuple[dict[str, Any], Any]:
+    """One source's report (as ``load_source`` gives it) and its fact rows (None: none), from its jobs'
+    results; its errors raised as the Python path raises them."""
+    from datasets import Dataset, concatenate_datasets
+
+    failed = next((r["error"] for r in rs if "error" in r), None)
+    if failed is not None:
+        raise DataError(failed)
+    label = rs[0]["sha256"] and str(part.file) if part.file is not None else None
+    src = label or _label(part)
+    converted = sum(r["converted"] for r in rs)
+    problems = ([p for phase in range(3) for r in rs for p in r["problems"][phase]] if part.file is not None
+                else [p for r in rs for p in r["problems"]])
+    skipped = sum(r["skipped"] for r in rs)
+    if problems and part.file is not None and part.spec.on_error == "raise":
+        raise DataError(problems[0])
+    if not converted:
+        raise DataError(f"{src}: no usable examples ({skipped} skipped: {'; '.join(problems[:3])})")
+    fmt = part.fmt if part.file is not None else ("alpaca" if part.spec.preset else part.spec.format)
+    info: dict[str, Any] = {"source": src, "format": fmt, "read": sum(r["read"] for r in rs), "skipped": skipped,
+                            "converted": converted, "sha256": part.sha256 or rs[0]["sha256"]}
+    enc = rs[0]["encoding"]
+    if enc:
+        info["encoding"] = enc
+    if rs[0]["layout"]:
+        info["layout"] = rs[0]["layout"]
+    if rs[0]["filtered"] or rs[0]["notes"]:
+        info["filtered"], info["notes"] = rs[0]["filtered"], rs[0]["notes"]
+    if problems:
+        info["skipped_examples"] = problems
+    ds = [Dataset.from_file(r["file"]) for r in rs if r["rows"]]
+    return info, (None if not ds else ds[0] if len(ds) == 1 else concatenate_datasets(ds))
 
 
 def _label(part: Part) -> str:
@@ -404,8 +439,8 @@ def _decoded(facts: Any, rows: Any) -> Iterator[list[dict[str, Any]]]:
 
 
 def _finish(recipe: Any, kind: str, spec: Any, length: Any, facts: Any, rows: Any, held: Any,
-            steps: list[dict[str, Any]], sources: list[dict[str, Any]], work: Path, workers: int, dicts: bool
-            ) -> tuple[list[str], dict[str, Any]]:
+            steps: list[dict[str, Any]], sources: list[dict[str, Any]], work: Path, workers: int, dicts: bool,
+            general: tuple[Any, dict[str, Any]] | None = None) -> tuple[list[str], dict[str, Any]]:
     """User steps, contamination, PoT format, reading comprehension and replay, then the final Arrow
     files; the report in the Python path's shape. Without steps that need dicts, the final rows are
     taken from the fact files' columns as they are."""
@@ -428,7 +463,8 @@ def _finish(recipe: Any, kind: str, spec: Any, length: Any, facts: Any, rows: An
             steps.append({"step": "contamination", "in": m, "out": len(rows), "eval_prompts": len(keys)})
         n = len(rows)
         if n and replay and recipe.replay.mixer is None and recipe.replay.by == "examples":
-            files, mix = _replay(recipe, kind, length, work, dom_file, n, sources, domain_rows=(facts, rows))
+            files, mix = _replay(recipe, kind, length, work, dom_file, n, sources, domain_rows=(facts, rows),
+                                 general=general)
             steps.append(mix)
             return files, _report(kind, sources, steps, work, files, workers)
         if n:
@@ -440,7 +476,7 @@ def _finish(recipe: Any, kind: str, spec: Any, length: Any, facts: Any, rows: An
         steps.append({"step": "replay", "in": n, "out": n,
                       "skipped": "replay mixes general data into sft and cpt stages, not dpo"})
     elif replay:
-        files, mix = _replay(recipe, kind, length, work, dom_file, n, sources)
+        files, mix = _replay(recipe, kind, length, work, dom_file, n, sources, general=general)
         steps.append(mix)
     return files, _report(kind, sources, steps, work, files, workers)
 

@@ -24,17 +24,25 @@ def _open(path: Path) -> Any:
 
 
 def _replay(recipe: Any, kind: str, length: Any, work: Path, dom_file: str, n: int, sources: list[dict[str, Any]],
-            domain_rows: tuple[Any, Any] | None = None) -> tuple[list[str], dict[str, Any]]:
+            domain_rows: tuple[Any, Any] | None = None, general: tuple[Any, dict[str, Any]] | None = None
+            ) -> tuple[list[str], dict[str, Any]]:
     """Replay mixed in as the Python path does (the same draws, the same shuffle). ``domain_rows``: the
     domain examples as (fact dataset, kept rows), not yet written (replay by examples, no mixer): the
-    final set is then one take from the fact columns and the general rows."""
+    final set is then one take from the fact columns and the general rows. ``general``: the replay
+    file already read by the shard jobs (its fact rows, its report); None: loaded here as the Python
+    path loads it."""
     from datasets import concatenate_datasets
 
     from verticalize.data.loading import load_replay
     from verticalize.data.mix import _draw, fill_tokens
 
     r = recipe.replay
-    general, ginfos, origin = load_replay(r.source, kind)
+    if general is not None:
+        rows_of, ginfo = general
+        ginfos, origin = [ginfo], "chat"
+    else:
+        rows_of, ginfos, origin = load_replay(r.source, kind)
+    general = rows_of
     sources += [{**i, "role": "replay"} for i in ginfos]
     domain = _open(work / dom_file) if domain_rows is None else None
     if r.mixer is not None:  # the user's Mixer sees Python lists
@@ -48,7 +56,10 @@ def _replay(recipe: Any, kind: str, length: Any, work: Path, dom_file: str, n: i
     if r.by == "tokens" and length is None:
         raise DataError("replay by tokens counts tokens with the base's tokenizer: pass "
                         "build_training_data(..., length=fn) or use replay.by: examples")
-    write_rows(str(work / "train-general.arrow"), kind, "general", iter([general]))
+    if isinstance(general, list):
+        write_rows(str(work / "train-general.arrow"), kind, "general", iter([general]))
+    else:  # fact rows: their final columns, at the Arrow level
+        _take_to(general, list(range(len(general))), work / "train-general.arrow", kind, "general")
     rng = random.Random(recipe.seed)
     pool = list(range(len(general)))
     glen: dict[int, int] = {}

@@ -169,6 +169,7 @@ def _first_format(f: Path, enc: str, spec: Any) -> str:
 # ------------------------------------------------------------------------------------------- facts
 
 FACTS: Any = None
+FACTS_OF: dict[int, Any] = {}  # a job index with its own Facts (the replay file: read, not cleaned)
 
 
 _FACT_KEYS = ("_ex", "_len", "_q", "_key", "_pkey", "_sel", "_red")
@@ -296,12 +297,13 @@ def shard_job(jobs: list[tuple[int, Part, Any, str]], lo: int, hi: int) -> list[
     for index, part, shard, dest in jobs[lo:hi]:
         rep = LoadReport(source=str(part.file or part.spec.label))
         n_converted = unfit = rows = 0
-        features = fact_features(FACTS.kind, FACTS.clean.num_perm if FACTS.clean.dedup == "near" else None)
+        facts = FACTS_OF.get(index, FACTS)
+        features = fact_features(facts.kind, facts.clean.num_perm if facts.clean.dedup == "near" else None)
         writer = ArrowWriter(path=dest, features=features, writer_batch_size=10_000)
         fast = None
-        if columnar.usable(part, FACTS):
+        if columnar.usable(part, facts):
             schema = features.arrow_schema
-            fast = functools.partial(columnar.fact_table, fmt=part.fmt, facts=FACTS, schema=schema)
+            fast = functools.partial(columnar.fact_table, fmt=part.fmt, facts=facts, schema=schema)
         try:
             for examples in converted(part, shard, rep, fast=fast):
                 if not isinstance(examples, list):  # a fact table from the columnar path
@@ -310,7 +312,7 @@ def shard_job(jobs: list[tuple[int, Part, Any, str]], lo: int, hi: int) -> list[
                     writer.write_table(examples)
                     continue
                 n_converted += len(examples)
-                cols, n_unfit = FACTS.rows(examples)
+                cols, n_unfit = facts.rows(examples)
                 unfit += n_unfit
                 rows += len(cols["_ex"])
                 if cols["_ex"]:
