@@ -48,6 +48,11 @@ def test_definition() -> None:
          "Deposit insurance means a guarantee that covers deposits up to a fixed limit per depositor.")]
     assert _qa("zh", "definition") == [
         ("“存款保险”是指什么？", "存款保险是指投保机构向存款保险基金管理机构交纳保费，形成存款保险基金的制度。")]
+    # an item of a definitions article: its number is not part of the term
+    items = mine("本法下列用语的含义：\n（一）高级管理人员，是指公司的经理、副经理。\n（二）控股股东，是指持股超过半数的股东。", "zh")
+    assert [(t.question, t.answer) for t in items["definition"]] == [
+        ("“高级管理人员”是指什么？", "高级管理人员是指公司的经理、副经理。"),
+        ("“控股股东”是指什么？", "控股股东是指持股超过半数的股东。")]
 
 
 def test_word_to_text() -> None:

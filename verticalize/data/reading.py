@@ -172,6 +172,9 @@ _DEF_ZH = re.compile(r"(?:^|[，；。])(?:本(?:法|条例|规定|办法)所称
 _DEF_EN = re.compile(r"^(?:The term |A |An |The )?[\"“]?([A-Za-z][\w\- ]{1,40}?)[\"”]? (?:means|is defined as|refers to|shall mean) (.{8,})$")
 
 
+_ENUM_ZH = re.compile(r"^(?:[（(][一二三四五六七八九十\d]+[）)]|[一二三四五六七八九十]+、|\d+[.、．])\s*")
+
+
 def mine_definition(doc: Doc) -> list[Task]:
     out: list[Task] = []
     seen: set[str] = set()
@@ -180,6 +183,7 @@ def mine_definition(doc: Doc) -> list[Task]:
             for m in _DEF_ZH.finditer(s):
                 term = m.group(1)
                 term = re.sub(r"^(?:本(?:法|条例|规定|办法)|前款)?所称", "", term)
+                term = _ENUM_ZH.sub("", term)  # an item's number, （一） or 1. or 一、, is not part of the term
                 if term in seen or len(term) < 2:
                     continue
                 seen.add(term)
