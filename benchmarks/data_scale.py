@@ -6,7 +6,8 @@ Generated here (nothing downloaded): ``--n`` alpaca examples (benchmarks/data_pi
 finance/legal/medical rows, en+zh, ~5% exact duplicates, ~1% with e-mails/phones) and a ``--corpus-gb``
 JSON Lines text corpus (paragraphs drawn from the bundled packs, renumbered). Each measurement runs in
 its own process (its peak RSS is that process's ``ru_maxrss``, plus the largest forked worker's),
-alternating, in the same run:
+alternating, in the same run; the clock starts after the imports (``datasets`` included: every training
+run imports it through TRL, whichever engine built the data):
 
 1. **examples**: ``build_training_data`` of one recipe (load -> convert -> PII redaction -> length ->
    quality -> exact dedup -> replay 20%) on the Python path (``processing.engine: python``, its own
@@ -74,6 +75,8 @@ def _recipe(kind: str, data: Path, general: Path | None, engine: str, num_proc: 
 
 def child(args: argparse.Namespace) -> None:
     """One measurement, in this process; prints one JSON line."""
+    import datasets  # noqa: F401 -- imported before the clock: every training run imports it (TRL does), ~1 s
+
     from verticalize.data.pipeline import build_training_data
 
     recipe = _recipe(args.kind, Path(args.data), Path(args.general) if args.general else None, args.engine,

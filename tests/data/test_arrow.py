@@ -320,3 +320,14 @@ def test_replay_file_is_read_by_the_shard_jobs_as_the_python_path_loads_it(tmp_p
     with pytest.raises(DataError) as ar_err:
         build_training_data(arrow_recipe(adapter(general), "c2"), kind="sft", length=length)
     assert str(ar_err.value) == str(py_err.value) and f"{general.name}:131: not UTF-8" in str(ar_err.value)
+
+
+def test_rows_gathered_in_place_when_the_table_is_too_large_to_combine(tmp_path, monkeypatch):
+    """Above COMBINE_BYTES the final take reads the memory-mapped chunks as they are: the same rows."""
+    from verticalize.data import arrowmix
+
+    a = Adapter(base="tiny").with_domain("finance").replay("general", ratio=0.2)
+    combined = build_training_data(a.processing(engine="arrow", cache_dir=str(tmp_path / "c1")).recipe, kind="sft")
+    monkeypatch.setattr(arrowmix, "COMBINE_BYTES", 0)
+    in_place = build_training_data(a.processing(engine="arrow", cache_dir=str(tmp_path / "c2")).recipe, kind="sft")
+    assert _rows(combined.train, "sft") == _rows(in_place.train, "sft") and len(in_place.train) > 0

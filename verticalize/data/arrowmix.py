@@ -105,7 +105,8 @@ def _take_to(ds: Any, order: list[int], dest: Path, kind: str, origin: str | Non
 
     has = "_origin" in ds.column_names
     feats = final_features(kind, has or origin is not None)
-    table = (ds.data.table if hasattr(ds.data, "table") else ds.data).select([k for k in feats if k in ds.column_names])
+    table = _gatherable((ds.data.table if hasattr(ds.data, "table") else ds.data)
+                        .select([k for k in feats if k in ds.column_names]))
     writer = ArrowWriter(path=str(dest), features=feats, writer_batch_size=10_000)
     try:
         for lo in range(0, len(order), 50_000):
@@ -131,7 +132,18 @@ def _take_mixed(facts: Any, rows: Any, general: Any, mixed: list[int], dest: Pat
     m = np.asarray(mixed, dtype=np.int64)
     n = len(rows)
     idx = np.where(m < n, np.asarray(rows, dtype=np.int64)[np.minimum(m, n - 1)], dom.num_rows + (m - n))
-    _write_taken(both, idx, dest, feats)
+    _write_taken(_gatherable(both), idx, dest, feats)
+
+
+#: a table up to this size is made contiguous before rows are gathered from it in mixed order: Arrow's
+#: take on one chunk is 2.3x faster than across the ~100 record batches of a memory-mapped file (1.1M
+#: chat rows, 344 MiB: 2.57 s -> 1.10 s + 0.06 s to combine); larger ones are gathered in place, so a
+#: corpus never has to fit in memory
+COMBINE_BYTES = 1 << 30
+
+
+def _gatherable(table: Any) -> Any:
+    return table.combine_chunks() if table.nbytes <= COMBINE_BYTES else table
 
 
 def _table(ds: Any) -> Any:
