@@ -5,9 +5,12 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import REPO
 
 
+@pytest.mark.slow  # 28 s of two trainings in subprocesses: a benchmark's smoke run, not a product test
 def test_gpu_throughput_smoke_run() -> None:
     r = subprocess.run([sys.executable, str(REPO / "benchmarks" / "gpu_throughput.py"), "--arch", "tiny",
                         "--methods", "lora", "--steps", "3", "--seq", "64", "--batch", "2"],
