@@ -464,7 +464,7 @@ def _finish(recipe: Any, kind: str, spec: Any, length: Any, facts: Any, rows: An
         n = len(rows)
         if n and replay and recipe.replay.mixer is None and recipe.replay.by == "examples":
             files, mix = _replay(recipe, kind, length, work, dom_file, n, sources, domain_rows=(facts, rows),
-                                 general=general)
+                                 read=general)
             steps.append(mix)
             return files, _report(kind, sources, steps, work, files, workers)
         if n:
@@ -476,7 +476,7 @@ def _finish(recipe: Any, kind: str, spec: Any, length: Any, facts: Any, rows: An
         steps.append({"step": "replay", "in": n, "out": n,
                       "skipped": "replay mixes general data into sft and cpt stages, not dpo"})
     elif replay:
-        files, mix = _replay(recipe, kind, length, work, dom_file, n, sources, general=general)
+        files, mix = _replay(recipe, kind, length, work, dom_file, n, sources, read=general)
         steps.append(mix)
     return files, _report(kind, sources, steps, work, files, workers)
 

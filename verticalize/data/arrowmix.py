@@ -24,25 +24,24 @@ def _open(path: Path) -> Any:
 
 
 def _replay(recipe: Any, kind: str, length: Any, work: Path, dom_file: str, n: int, sources: list[dict[str, Any]],
-            domain_rows: tuple[Any, Any] | None = None, general: tuple[Any, dict[str, Any]] | None = None
+            domain_rows: tuple[Any, Any] | None = None, read: tuple[Any, dict[str, Any]] | None = None
             ) -> tuple[list[str], dict[str, Any]]:
     """Replay mixed in as the Python path does (the same draws, the same shuffle). ``domain_rows``: the
     domain examples as (fact dataset, kept rows), not yet written (replay by examples, no mixer): the
-    final set is then one take from the fact columns and the general rows. ``general``: the replay
-    file already read by the shard jobs (its fact rows, its report); None: loaded here as the Python
-    path loads it."""
+    final set is then one take from the fact columns and the general rows. ``read``: the replay file
+    already read by the shard jobs (its fact rows, its report); None: loaded here as the Python path
+    loads it."""
     from datasets import concatenate_datasets
 
     from verticalize.data.loading import load_replay
     from verticalize.data.mix import _draw, fill_tokens
 
     r = recipe.replay
-    if general is not None:
-        rows_of, ginfo = general
+    if read is not None:
+        general, ginfo = read
         ginfos, origin = [ginfo], "chat"
     else:
-        rows_of, ginfos, origin = load_replay(r.source, kind)
-    general = rows_of
+        general, ginfos, origin = load_replay(r.source, kind)
     sources += [{**i, "role": "replay"} for i in ginfos]
     domain = _open(work / dom_file) if domain_rows is None else None
     if r.mixer is not None:  # the user's Mixer sees Python lists
@@ -105,8 +104,7 @@ def _take_to(ds: Any, order: list[int], dest: Path, kind: str, origin: str | Non
 
     has = "_origin" in ds.column_names
     feats = final_features(kind, has or origin is not None)
-    table = _gatherable((ds.data.table if hasattr(ds.data, "table") else ds.data)
-                        .select([k for k in feats if k in ds.column_names]))
+    table = _gatherable(_table(ds).select([k for k in feats if k in ds.column_names]))
     writer = ArrowWriter(path=str(dest), features=feats, writer_batch_size=10_000)
     try:
         for lo in range(0, len(order), 50_000):
