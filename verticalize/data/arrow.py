@@ -233,7 +233,7 @@ def _content_sha(work: Path, files: list[str]) -> str:
 def _build(recipe: Any, kind: str, spec: Any, length: Any, entries: list[tuple[Any, Path | None]], work: Path
            ) -> tuple[list[str], dict[str, Any]]:
     import numpy as np
-    from datasets import Dataset, concatenate_datasets
+    from datasets import concatenate_datasets
 
     from verticalize.data.loading import KIND_DATA, load_pack_split
     from verticalize.data.mix import mix_sources

@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-__all__ = ["usable", "fact_table"]
+__all__ = ["usable", "fact_table", "reader"]
 
 _FIELDS = {"alpaca": ("instruction", "input", "output", "system"), "text": ("text",)}
 _REQUIRED = {"alpaca": ("instruction", "output"), "text": ("text",)}
@@ -40,6 +40,16 @@ def usable(part: Any, facts: Any) -> bool:
     return (part.file is not None and part.file.suffix.lower() == ".jsonl" and not part.spec.columns
             and part.encoding in ("utf-8", "utf-8-sig") and _KINDS.get(facts.kind) == part.fmt
             and not facts.full and (facts.kind != "sft" or facts.pack is None or not facts.pack.system_prompt))
+
+
+def reader(part: Any, facts: Any, schema: Any) -> Any:
+    """``block -> fact table or None`` for ``part``'s blocks of lines (``schema``: the fact table's), or None
+    when this path may not read the part (:func:`usable`)."""
+    import functools
+
+    if not usable(part, facts):
+        return None
+    return functools.partial(fact_table, fmt=part.fmt, facts=facts, schema=schema)
 
 
 def _schema(fmt: str) -> Any:

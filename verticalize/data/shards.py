@@ -6,7 +6,6 @@ signatures) by a forked worker. Every bad record is named by file and line, as o
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import logging
@@ -300,10 +299,7 @@ def shard_job(jobs: list[tuple[int, Part, Any, str]], lo: int, hi: int) -> list[
         facts = FACTS_OF.get(index, FACTS)
         features = fact_features(facts.kind, facts.clean.num_perm if facts.clean.dedup == "near" else None)
         writer = ArrowWriter(path=dest, features=features, writer_batch_size=10_000)
-        fast = None
-        if columnar.usable(part, facts):
-            schema = features.arrow_schema
-            fast = functools.partial(columnar.fact_table, fmt=part.fmt, facts=facts, schema=schema)
+        fast = columnar.reader(part, facts, features.arrow_schema)
         try:
             for examples in converted(part, shard, rep, fast=fast):
                 if not isinstance(examples, list):  # a fact table from the columnar path

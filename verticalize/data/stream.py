@@ -153,15 +153,10 @@ _USED = ("_ex", "_len", "_sel", "_q", "_key")  # the fact columns the stream rea
 
 def _fast(part: Any, facts: Any) -> Any:
     """The columnar reader of ``part``'s blocks (see :mod:`verticalize.data.columnar`), or None."""
-    import functools
-
     from verticalize.data import columnar
     from verticalize.data.shards import fact_features
 
-    if not columnar.usable(part, facts):
-        return None
-    schema = fact_features(facts.kind).arrow_schema
-    return functools.partial(columnar.fact_table, fmt=part.fmt, facts=facts, schema=schema)
+    return columnar.reader(part, facts, fact_features(facts.kind).arrow_schema)
 
 
 def _streamconverted(part: Any, rep: Any, fast: Any = None) -> Iterator[Any]:

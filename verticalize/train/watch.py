@@ -325,20 +325,20 @@ def watch_curve(rows: list[dict[str, Any]], path: str | Path, chosen: int | None
         return None
     fig, ax = new_figure((6, 3.6))
     steps = [r["step"] for r in pts]
-    def band(key: str, color: str) -> None:
-        """The 95% paired interval of each check, shaded (the baseline's is 0 by definition)."""
-        have = [(r["step"], r[key]) if r.get(key) else (r["step"], None) for r in pts]
-        if not any(v for _, v in have[1:]):
-            return
-        xs = [s for s, v in have if v is not None or s == 0]
-        lo = [v[0] if v is not None else 0.0 for s, v in have if v is not None or s == 0]
-        hi = [v[1] if v is not None else 0.0 for s, v in have if v is not None or s == 0]
-        ax.fill_between(xs, lo, hi, color=color, alpha=0.15, lw=0)
+
+    def band(key: str, color: str) -> bool:
+        """The 95% paired interval of each check, shaded (the baseline's is 0 by definition); False: none."""
+        have = [(r["step"], r.get(key) or (0.0, 0.0)) for r in pts if r.get(key) or r["step"] == 0]
+        if len(have) < 2:
+            return False
+        ax.fill_between([x for x, _ in have], [iv[0] for _, iv in have], [iv[1] for _, iv in have], color=color,
+                        alpha=0.15, lw=0)
+        return True
 
     if any(r["gain"] is not None for r in pts):
+        shaded = band("gain_interval", "#2f6fde")
         ax.plot(steps, [r["gain"] if r["gain"] is not None else float("nan") for r in pts], marker="o", ms=3,
-                lw=1.5, color="#2f6fde", label="domain gain (band: 95% interval)")
-        band("gain_interval", "#2f6fde")
+                lw=1.5, color="#2f6fde", label="domain gain" + (" (band: 95% interval)" if shaded else ""))
     if any(r["forgetting"] is not None for r in pts):
         ax.plot(steps, [r["forgetting"] if r["forgetting"] is not None else float("nan") for r in pts], marker="s",
                 ms=3, lw=1.5, color="#e0702f", label="forgetting")
